@@ -1,0 +1,47 @@
+# vidlab: `make run` builds the course, `make test` runs every test. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vidlab-installed
+MODE ?= auto
+DATA ?= data/synthetic
+TEST_ARGS ?=
+
+.PHONY: run test lab data venv clean bench help
+
+help:
+	@echo "make run    set up .venv, generate the default data, execute every notebook into build/"
+	@echo "make test   set up .venv and run all tests (unit tests + every notebook in smoke mode)"
+	@echo "make lab    open JupyterLab on the vidlab kernel"
+	@echo "make bench  run the benchmark scripts (prints tables)"
+
+# The venv is rebuilt when pyproject.toml changes (stale) or when it is missing.
+# torch==2.13.0 goes in first so that nothing later pulls a CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vidlab)" >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(VENV)/bin/vidlab data synth --out $(DATA)
+
+run: $(STAMP) data
+	$(PY) -m vidlab.course --mode $(MODE) --data $(DATA) --out build
+
+test: $(STAMP)
+	$(PY) -m pytest $(TEST_ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache

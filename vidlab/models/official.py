@@ -1,0 +1,127 @@
+"""Reading checkpoints safely, and converting official ones to vidlab's layout.
+
+Every checkpoint is read with ``torch.load(..., weights_only=True)``. Official training checkpoints often pickle a
+config object as well (a yacs ``CfgNode`` in Video-FocalNets and ILA, an argparse ``Namespace`` in others); those
+classes are not importable here and must never be unpickled as code. `load_checkpoint` therefore reads them
+through an allow-list of *config container names*: each such class is replaced by an inert dict/object stand-in,
+so the tensors come out and no foreign code runs. Anything outside the allow-list is refused with a message.
+
+Per-architecture key mapping lives beside each model (its ``checkpoint_filter_fn``, registered with the model);
+this module finds the state dict inside the file, strips wrapper prefixes, calls the converter and loads strictly,
+raising `CheckpointError` with every missing, unexpected and shape-mismatched key.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+# Config containers that official checkpoints pickle beside the weights; read as inert stand-ins, never imported.
+CONFIG_CLASS_ALLOWLIST = {
+    "yacs.config.CfgNode",
+    "argparse.Namespace",
+    "mmcv.utils.config.ConfigDict",
+    "mmengine.config.config.ConfigDict",
+    "collections.OrderedDict",
+    "omegaconf.dictconfig.DictConfig",
+    "easydict.EasyDict",
+}
+
+
+def _stand_in(qualified: str) -> type:
+    """An inert class named like `qualified` whose instances are plain OrderedDicts.
+
+    torch's weights-only unpickler lets SETITEMS and BUILD act on OrderedDicts only, so unpickling a config
+    (a dict subclass like yacs' CfgNode, or an object like argparse.Namespace) yields an OrderedDict holding its
+    items, with its attributes in `__dict__`. No method of the original class ever runs.
+    """
+    module, _, name = qualified.rpartition(".")
+
+    class StandIn:
+        def __new__(cls, *args, **kwargs):
+            return OrderedDict()
+
+    StandIn.__module__, StandIn.__name__, StandIn.__qualname__ = module, name, name
+    return StandIn
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint file with ``weights_only=True``; config objects on the allow-list come back inert."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as first:  # UnpicklingError for unknown globals, or a corrupt file
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception as e:
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from first
+        refused = [g for g in unsafe if g not in CONFIG_CLASS_ALLOWLIST]
+        if refused or not unsafe:
+            raise CheckpointError(
+                f"{path}: refusing to unpickle objects that are not tensors or known config containers: "
+                f"{', '.join(refused) or str(first)}. Re-save only the state dict "
+                f"(torch.save(ckpt['model'], 'weights.pt')) from a trusted environment.") from first
+        with torch.serialization.safe_globals([_stand_in(g) for g in unsafe]):
+            return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def find_state_dict(ckpt: Mapping) -> dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint: under 'model', 'state_dict', 'module' or at the top level."""
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"expected a checkpoint dict, got {type(ckpt).__name__}")
+    for key in ("model", "state_dict", "model_state", "module"):
+        if key in ckpt and isinstance(ckpt[key], Mapping):
+            return dict(ckpt[key])
+    if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return dict(ckpt)
+    raise CheckpointError(f"no state dict found in checkpoint (top-level keys: {', '.join(map(str, ckpt))})")
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefixes=("module.", "_orig_mod.")) -> dict:
+    """Drop wrapper prefixes (DDP's 'module.', torch.compile's '_orig_mod.') from every key that has them."""
+    out = {}
+    for k, v in state_dict.items():
+        for p in prefixes:
+            if k.startswith(p):
+                k = k[len(p):]
+        out[k] = v
+    return out
+
+
+def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
+                   source: str = "checkpoint") -> dict:
+    """Load `state_dict` into `model`; raise CheckpointError listing missing/unexpected/shape-mismatched keys.
+
+    With strict=False only shape mismatches raise; the report {loaded, missing, unexpected} is returned.
+    """
+    own = model.state_dict()
+    mismatched = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items()
+                  if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if mismatched or (strict and (missing or unexpected)):
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}", missing if strict else (),
+                              unexpected if strict else (), mismatched)
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
+    return {"loaded": [k for k in state_dict if k in own], "missing": missing, "unexpected": unexpected}
+
+
+def is_vidlab_checkpoint(ckpt: Mapping) -> bool:
+    return isinstance(ckpt, Mapping) and "vidlab_version" in ckpt and "model" in ckpt
+
+
+def load_pretrained(model: nn.Module, path: str | Path, converter: Callable | None = None,
+                    strict: bool = True) -> dict:
+    """Load a vidlab checkpoint, or convert an official one with the model's registered converter."""
+    ckpt = load_checkpoint(path)
+    sd = strip_prefix(find_state_dict(ckpt))
+    if not is_vidlab_checkpoint(ckpt) and converter is not None:
+        sd = converter(sd, model)
+    return check_and_load(model, sd, strict=strict, source=str(path))
