@@ -9,6 +9,7 @@ indexes heads or focal levels. Use `vidlab.viz.capture` to get maps and reduce t
 """
 from __future__ import annotations
 
+import io
 from typing import Mapping
 
 import numpy as np
@@ -74,7 +75,6 @@ def explorer(maps: Mapping, clip, static: bool = False, alpha: float = 0.5, cmap
         return explorer_static(maps, clip, alpha=alpha, cmap=cmap, mean=mean, std=std)
     try:
         import ipywidgets as W
-        from IPython.display import display
     except ImportError:
         return explorer_static(maps, clip, alpha=alpha, cmap=cmap, mean=mean, std=std)
     import matplotlib.pyplot as plt
@@ -86,29 +86,31 @@ def explorer(maps: Mapping, clip, static: bool = False, alpha: float = 0.5, cmap
     k_sl = W.IntSlider(0, 0, 0, description="head/level")
     t_sl = W.IntSlider(0, 0, frames.shape[0] - 1, description="frame")
     mean_cb = W.Checkbox(False, description="mean over heads/levels")
-    out = W.Output()
+    # the view is a PNG in widget state: drawn without a live output area
+    view = W.Image(format="png", layout=W.Layout(width="440px"))
 
     def redraw(*_):
         m = norm[model_dd.value][layer_dd.value]
         k_sl.max = m.shape[0] - 1
         if mean_cb.value:
             m = m.mean(0, keepdim=True)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4, 4))
-            _draw(ax, frames, m, k_sl.value, t_sl.value, alpha, cmap,
-                  f"{model_dd.value}:{layer_dd.value} k={k_sl.value} t={t_sl.value}")
-            display(fig)
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        _draw(ax, frames, m, k_sl.value, t_sl.value, alpha, cmap,
+              f"{model_dd.value}:{layer_dd.value} k={k_sl.value} t={t_sl.value}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight", dpi=90)
+        plt.close(fig)
+        view.value = buf.getvalue()
 
     def on_model(_):
         layer_dd.options = list(norm[model_dd.value])
 
     model_dd.observe(on_model, names="value")
+    model_dd.observe(redraw, names="value")
     for w in (layer_dd, k_sl, t_sl, mean_cb):
         w.observe(redraw, names="value")
     redraw()
     controls = [w for w in (model_dd,) if len(norm) > 1] + [layer_dd, k_sl, t_sl, mean_cb]
-    box = W.VBox([W.HBox(controls[:2]), W.HBox(controls[2:]), out])
+    box = W.VBox([W.HBox(controls[:2]), W.HBox(controls[2:]), view])
     box.add_class("vidlab-explorer")
     return box

@@ -1,0 +1,149 @@
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vidlab.viz import attribution as A
+from vidlab.viz import plots, scores, widgets
+
+matplotlib.use("Agg")
+
+
+class FrameProbe(nn.Module):
+    """Logits depend only on frame 2 through a small conv, so attributions must sit on frame 2."""
+
+    def __init__(self, frame=2):
+        super().__init__()
+        self.frame = frame
+        self.conv = nn.Conv3d(3, 4, (1, 3, 3), padding=(0, 1, 1))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        f = self.conv(x)                                   # (B, 4, T, H, W)
+        mask = torch.zeros(f.shape[2], device=x.device)
+        mask[self.frame] = 1
+        f = torch.relu(f) * mask.view(1, 1, -1, 1, 1)
+        return self.head(f.mean((2, 3, 4)) * f.shape[2])
+
+
+@pytest.fixture()
+def clip():
+    torch.manual_seed(0)
+    return torch.randn(1, 3, 4, 16, 16)
+
+
+def test_integrated_gradients_and_frame_occlusion_find_the_frame(clip):
+    m = FrameProbe().eval()
+    ig = A.integrated_gradients(m, clip, target=1, steps=8, internal_batch_size=4)
+    assert ig.shape == (1, 4, 16, 16)
+    per_frame = ig.sum((2, 3))[0]
+    assert per_frame[2] > 0 and torch.all(per_frame[[0, 1, 3]] == 0)
+    occ = A.occlusion_frames(m, clip, target=1)
+    assert occ.shape == (1, 4) and torch.all(occ[0, [0, 1, 3]] == 0) and occ[0, 2] != 0
+    patches = A.occlusion_patches(m, clip, target=1, window=(1, 8, 8))
+    assert patches.shape == (1, 4, 16, 16) and patches[0, [0, 1, 3]].abs().max() < 1e-5 < patches[0, 2].abs().max()
+
+
+def test_grad_cam_3d_on_conv_and_token_layers(clip):
+    m = FrameProbe().eval()
+    cam = A.grad_cam_3d(m, clip, target=0, layer=m.conv)
+    assert cam.shape == (1, 4, 16, 16) and cam.min() >= 0 and cam.max() <= 1 + 1e-6
+
+    class TokenNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv3d(3, 8, (2, 4, 4), stride=(2, 4, 4))
+            self.mix = nn.Linear(8, 8)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            t = self.embed(x).flatten(2).transpose(1, 2)      # (B, N, C), t-major
+            return self.head(self.mix(t).mean(1))
+
+    tn = TokenNet()
+    cam = A.grad_cam_3d(tn, clip, 1, tn.mix, to_5d=lambda y: A.tokens_to_5d(y, (2, 4, 4)))
+    assert cam.shape == (1, 4, 16, 16)
+
+
+def test_token_to_thw_mapping_matches_patch_embedding_order():
+    """Token n of a (t, h, w) grid flattened by PatchEmbed3d must land at (n // (h*w), (n // w) % h, n % w)."""
+    from vidlab.models.layers import PatchEmbed3d
+    pe = PatchEmbed3d((2, 4, 4), embed_dim=1, flatten=True)
+    x = torch.zeros(1, 3, 4, 8, 12)
+    x[:, :, 2:4, 4:8, 8:12] = 1.0                       # the patch at grid (1, 1, 2)
+    nn.init.constant_(pe.proj.weight, 1.0)
+    nn.init.zeros_(pe.proj.bias)
+    tokens = pe(x)                                      # (1, 2*2*3, 1)
+    grid = A.tokens_to_5d(tokens, (2, 2, 3))[0, 0]
+    assert grid.nonzero().tolist() == [[1, 1, 2]]
+    with pytest.raises(ValueError, match="expected 2\\*2\\*2=8 tokens"):
+        A.tokens_to_5d(tokens, (2, 2, 2))
+
+
+def test_attention_rollout_follows_the_path():
+    N = 1 + 8                                           # class token + 2x2x2 patches
+    a1 = torch.eye(N)[None, None].clone()
+    a1[0, 0, 0] = 0
+    a1[0, 0, 0, 5] = 1.0                                # layer 1: cls reads token 5
+    a2 = torch.eye(N)[None, None]
+    roll = A.attention_rollout([a1, a2])
+    assert roll.shape == (1, N, N) and torch.allclose(roll.sum(-1), torch.ones(1, N))
+    rel = A.rollout_to_clip(roll, (2, 2, 2), (2, 2, 2))
+    assert rel.shape == (1, 2, 2, 2)
+    t, h, w = np.unravel_index(int(rel[0].argmax()), (2, 2, 2))
+    assert (t, h, w) == np.unravel_index(4, (2, 2, 2))  # token 5 is patch 4 after the class token
+
+
+def test_pointing_game_energy_and_baselines():
+    masks = torch.zeros(3, 20, 20, dtype=torch.bool)
+    masks[:, 5:10, 5:10] = True
+    on = torch.zeros(3, 20, 20)
+    on[:, 7, 7] = 1
+    off = torch.zeros(3, 20, 20)
+    off[:, 18, 18] = 1
+    assert scores.pointing_game(on, masks) == 1.0 and scores.pointing_game(off, masks, tolerance=2) == 0.0
+    assert scores.energy_in_mask(on, masks) == 1.0 and scores.energy_in_mask(off, masks) == 0.0
+    small = torch.zeros(3, 5, 5)
+    small[:, 1, 1] = 1                                  # low-res map upsampled to the masks
+    assert scores.pointing_game(small, masks) == 1.0
+    rnd = scores.energy_in_mask(scores.random_map((3, 20, 20)), masks)
+    assert abs(rnd - 25 / 400) < 0.03
+    corner = torch.zeros(3, 20, 20, dtype=torch.bool)
+    corner[:, :4, :4] = True
+    assert scores.pointing_game(scores.centre_prior((3, 20, 20)), masks) == 1.0
+    assert scores.pointing_game(scores.centre_prior((3, 20, 20)), corner, tolerance=2) == 0.0
+    pts = torch.tensor([[-1 + 2 * 7 / 19, -1 + 2 * 7 / 19]] * 3)
+    assert scores.points_in_mask(pts, masks) == 1.0
+    assert np.isnan(scores.pointing_game(on, torch.zeros(3, 20, 20, dtype=torch.bool)))
+
+
+def test_randomised_weights_change_the_maps(clip):
+    m = FrameProbe().eval()
+    before = A.grad_cam_3d(m, clip, 0, m.conv)
+    A.randomize_weights(m, seed=3)
+    after = A.grad_cam_3d(m, clip, 0, m.conv)
+    assert A.rank_correlation(before, before) > 0.999
+    assert A.rank_correlation(before, after) < 0.9
+
+
+def test_plots_and_explorer(tmp_path, clip):
+    frames = plots.clip_to_frames(clip[0])
+    assert frames.shape == (4, 16, 16, 3) and frames.dtype == np.uint8
+    heat = torch.rand(2, 4, 4)
+    for ext in ("png", "gif", "mp4"):
+        plots.overlay_clip(clip[0], heat, save=tmp_path / f"o.{ext}")
+        assert (tmp_path / f"o.{ext}").stat().st_size > 0
+    plots.draw_points(clip[0], torch.zeros(4, 2), box_size=4, gt_boxes=np.zeros((4, 1, 4)))
+    plots.draw_neighbours(clip[0, :, 1], (8, 8), np.random.rand(9, 2) * 16, torch.rand(9), query_frame=clip[0, :, 0])
+    plots.plot_attention(torch.rand(2, 5, 7))
+    with pytest.raises(ValueError, match="expected a clip"):
+        plots.clip_to_frames(torch.zeros(5, 5))
+    box = widgets.explorer({"m1": {"a": torch.rand(4, 4, 4)}, "m2": {"b": torch.rand(2, 4, 4, 4)}}, clip[0])
+    assert "vidlab-explorer" in box._dom_classes
+    assert box.children[-1].value[:4] == b"\x89PNG"          # the first view is drawn without any callback
+    first = box.children[-1].value
+    box.children[1].children[1].value = 3                     # move the frame slider: the view is redrawn
+    assert box.children[-1].value != first
+    fig = widgets.explorer({"a": torch.rand(4, 4, 4)}, clip[0], static=True)
+    assert len(fig.axes) == 4
