@@ -15,7 +15,41 @@ EXPECTED_NOTEBOOKS = ["00_start_here", "01_video_data", "02_the_cost_of_self_att
                       "09_interpretability"]
 
 # Keys each notebook's results.json must hold (beyond "environment"); checked after executing it.
-EXPECTED_KEYS: dict[str, list[str]] = {}
+EXPECTED_KEYS: dict[str, list[str]] = {
+    "00_start_here": ["num_classes", "logits_shape", "num_maps"],
+    "01_video_data": ["num_classes", "reversed_pairs", "pair_displacement_sign_acc", "skipped_clips",
+                      "subset_counts", "batch_shape", "cache_speedup"],
+    "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
+                      "capture_shapes", "gmac_growth", "val_top1"],
+    "08_train_and_compare": ["leaderboard", "frame_order"],
+    "09_interpretability": ["pointing_game", "sanity", "num_clips_scored"],
+}
+
+
+def check_results(stem: str, r: dict) -> None:
+    """Invariants of each notebook's results (smoke mode), beyond the presence of keys."""
+    if stem == "00_start_here":
+        assert r["logits_shape"] == [1, r["num_classes"]] and r["num_maps"] > 0
+    elif stem == "01_video_data":
+        assert r["num_classes"] >= 10 and len(r["reversed_pairs"]) >= 4
+        assert r["pair_displacement_sign_acc"] == 1.0          # reversed pairs really move in opposite directions
+        assert r["skipped_clips"] == 1 and r["subset_counts"]["val"] > 0 and r["cache_speedup"] > 1
+    elif stem == "05_dualformer":
+        for row in r["cost_table"]:
+            if row.get("params_official") is not None:
+                assert row["params_vidlab"] == row["params_official"], row
+        assert r["gp_keys_nano_stage0"] == 40
+        assert r["gmac_growth"]["dualformer_nano"] < r["gmac_growth"]["vit_joint_nano"]
+    elif stem == "08_train_and_compare":
+        names = {row["model"] for row in r["leaderboard"]}
+        assert {"video_focalnet_nano", "video_mobileformer_nano", "dualformer_nano", "ila_nano", "sifa_nano",
+                "vit_joint_nano"} <= names, names
+        for row in r["leaderboard"]:
+            assert 0 <= row["top1"] <= 100 and row["GFLOPs_per_view"] > 0 and row["params_M"] > 0
+    elif stem == "09_interpretability":
+        kinds = {(row["model"], row["map"]) for row in r["pointing_game"]}
+        assert ("baseline", "random") in kinds and ("baseline", "centre prior") in kinds
+        assert all(0 <= row["pointing"] <= 1 for row in r["pointing_game"] if row["pointing"] == row["pointing"])
 
 
 def _ids(paths):
@@ -62,6 +96,7 @@ def test_notebook_executes_in_smoke_mode(path, smoke_data, tmp_path, monkeypatch
     assert isinstance(results, dict) and len(results) > 1, results
     for key in EXPECTED_KEYS.get(path.stem, []):
         assert key in results, f"{path.stem}: results.json lacks {key!r} (has {sorted(results)})"
+    check_results(path.stem, results)
     timings = ROOT / "build" / "notebook_smoke_times.json"
     timings.parent.mkdir(exist_ok=True)
     old = json.loads(timings.read_text()) if timings.exists() else {}

@@ -103,11 +103,15 @@ def get_converter(name: str) -> Callable | None:
     return _entry(name).converter
 
 
-def create_model(name: str, *, num_classes: int = 400, num_frames: int = 8, img_size: int = 224,
+def create_model(name: str, *, num_classes: int = 400, num_frames: int | None = None, img_size: int | None = None,
                  pretrained: str | Path | None = None, strict: bool = True, **overrides) -> nn.Module:
-    """Build a registered variant; `pretrained` is a local vidlab or official checkpoint (converted)."""
+    """Build a registered variant; `pretrained` is a local vidlab or official checkpoint (converted).
+
+    `num_frames` / `img_size` left as None take the variant's own input (the paper's, e.g. 8x224^2 for
+    Video-FocalNet, 16 frames for SIFA-Net; 8x128^2 for the `_nano` sizes)."""
     e = _entry(name)
-    model = e.fn(num_classes=num_classes, num_frames=num_frames, img_size=img_size, **overrides)
+    given = {k: v for k, v in (("num_frames", num_frames), ("img_size", img_size)) if v is not None}
+    model = e.fn(num_classes=num_classes, **given, **overrides)
     model.vidlab_name = name  # lets checkpoints and the CLI know what was built
     if pretrained is not None:
         from .official import load_pretrained

@@ -1,0 +1,435 @@
+"""The `vidlab` command line (also `python -m vidlab`).
+
+    vidlab models                                   the registered models and their paper facts
+    vidlab profile --model vit_joint_nano --frames 8 --size 128
+    vidlab train --model vit_joint_nano --data data/synthetic --epochs 10 --out runs/joint
+    vidlab train ... --resume runs/joint/last.pt    continue a stopped run exactly
+    vidlab eval --checkpoint runs/joint/best.pt --data data/synthetic --views 2x3
+    vidlab data synth --out data/synthetic           (see `vidlab data --help`)
+
+Multi-GPU: `torchrun --nproc_per_node=4 -m vidlab train ...` (batch size is per GPU).
+Bad arguments print one line naming the argument and exit with status 2; a diverged run exits with 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from .errors import CheckpointError, ConfigError, DatasetError, VidlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block): `vidlab train: error: argument --epochs: ...`."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not v >= 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _views(text: str) -> str:
+    from .train import parse_views
+    try:
+        clips, crops = parse_views(text)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected <clips>x<crops> such as 2x3, got {text!r}") from None
+    return f"{clips}x{crops}"
+
+
+def _check_model(name: str) -> None:
+    from .models import list_models
+    known = list_models()
+    if name not in known:
+        close = [n for n in known if n.split("_")[0] == name.split("_")[0]] or known
+        raise ConfigError(f"argument --model: unknown model {name!r}; known: {', '.join(close)}")
+
+
+def _check_dir(path: str, arg: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise DatasetError(f"argument {arg}: no such directory: {path}")
+    return p
+
+
+def _table(rows: list[list], headers: list[str], align: str | None = None) -> str:
+    """A plain-text table; `align` has one character per column, 'l' or 'r'."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = align or "l" * len(headers)
+    fmt = lambda r: "  ".join(c.ljust(w) if a == "l" else c.rjust(w)  # noqa: E731
+                              for c, w, a in zip(r, widths, align)).rstrip()
+    return "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# vidlab models
+# --------------------------------------------------------------------------------------------------------------
+
+def cmd_models(args) -> int:
+    from .models import list_models, model_info
+    teaching = {"paper": False, "teaching": True}.get(args.only)
+    names = list_models(args.pattern, arch=args.arch, teaching=teaching)
+    infos = [model_info(n) for n in names]
+    if args.format == "json":
+        print(json.dumps(infos, indent=1, default=list))
+        return 0
+    millions = lambda v: "" if v is None else f"{v / 1e6:.2f}"  # noqa: E731
+    rows = [[i["name"], i["arch"], i["variant"], i["input"], millions(i["params_reported"]),
+             millions(i["params_official"]), "" if i["gflops_reported"] is None else f"{i['gflops_reported']:g}",
+             i["flops_convention"], ", ".join(f"{k} {v}" for k, v in (i["top1"] or {}).items())] for i in infos]
+    headers = ["model", "arch", "variant", "input", "params M (paper)", "params M (official code)",
+               "GFLOPs (paper)", "FLOPs convention", "top-1 (paper)"]
+    if args.format == "csv":
+        import csv
+        w = csv.writer(sys.stdout)
+        w.writerow(headers)
+        w.writerows(rows)
+        return 0
+    if not args.wide:  # long cells (conventions, variant names) are cut; --wide, csv and json give them whole
+        cut = lambda c: c if len(c) <= 38 else c[:37] + "…"  # noqa: E731
+        rows = [[cut(str(c)) for c in r] for r in rows]
+    if not rows:
+        print(f"no registered model matches {args.pattern!r}" + (f" in arch {args.arch!r}" if args.arch else ""))
+        return 0
+    print(_table(rows, headers, "lllrrrrll"))
+    print(f"\n{len(rows)} models. Teaching sizes (_nano) are vidlab's own; paper numbers are as reported, "
+          "with the paper's FLOP convention (most count multiply-accumulates).")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# vidlab profile
+# --------------------------------------------------------------------------------------------------------------
+
+def cmd_profile(args) -> int:
+    import torch
+    from .models import create_model, model_info
+    from .profile import complexity, latency
+    from .utils import resolve_device
+    _check_model(args.model)
+    model = create_model(args.model, num_classes=args.num_classes, num_frames=args.frames,
+                         img_size=args.size).eval()
+    shape = (args.batch_size, 3, args.frames, args.size, args.size)
+    c = complexity(model, shape)
+    print(f"{args.model}  input {'x'.join(map(str, shape))}")
+    print(c.summary(depth=args.depth))
+    info = model_info(args.model)
+    if info["gflops_reported"] is not None or info["params_reported"] is not None:
+        paper = [f"{info['variant'] or args.model} at {info['input'] or '?'}"]
+        if info["params_reported"] is not None:
+            paper.append(f"params {info['params_reported'] / 1e6:.2f} M")
+        if info["gflops_reported"] is not None:
+            paper.append(f"{info['gflops_reported']:g} GFLOPs per view "
+                         f"({info['flops_convention'] or 'convention not stated'})")
+        print("\npaper: " + "; ".join(paper))
+    if args.iters > 0:
+        device = resolve_device(args.device)
+        x = torch.randn(shape)
+        t = latency(model, x, warmup=args.warmup, iters=args.iters, device=device)
+        print(f"\nlatency  {t}  threads {t.threads}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# vidlab train / eval
+# --------------------------------------------------------------------------------------------------------------
+
+def _reversed_pairs(root: Path) -> list:
+    meta = root / "annotations" / "meta.json"
+    if meta.is_file():
+        try:
+            return list(json.loads(meta.read_text()).get("reversed_pairs", []))
+        except (ValueError, AttributeError):
+            return []
+    return []
+
+
+def cmd_train(args) -> int:
+    import torch
+    from .models import create_model, model_info
+    from .train import Trainer, TrainConfig, build_datasets, frame_order_test, init_distributed, rank
+
+    _check_model(args.model)
+    root = _check_dir(args.data, "--data")
+    if args.resume and not Path(args.resume).is_file():
+        raise ConfigError(f"argument --resume: no such checkpoint: {args.resume}")
+    distributed = init_distributed()
+    info = model_info(args.model)
+    if distributed and rank() != 0:
+        torch.distributed.barrier()  # let rank 0 build the decode cache (if any) before the others read it
+    train_ds, val_ds = build_datasets(root, ("train", "val"), num_frames=args.frames, img_size=args.size,
+                                      mean=info["mean"], std=info["std"], cache=args.cache, seed=args.seed)
+    if distributed and rank() == 0:
+        torch.distributed.barrier()
+    classes = list(train_ds.classes)
+    model_args = {"num_classes": len(classes), "num_frames": args.frames, "img_size": args.size}
+    torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
+    # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
+    model = create_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                      warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+                      clip_grad=args.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
+                      num_workers=args.workers, seed=args.seed, device=args.device, out_dir=args.out,
+                      views=args.views)
+    meta = {"model_args": model_args, "data": {"root": str(root), "num_frames": args.frames, "img_size": args.size,
+                                               "sampling": "segment"}, "command": "vidlab " + " ".join(args.argv)}
+    trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
+    main = rank() == 0
+    if args.resume:
+        try:
+            done = trainer.resume(args.resume)
+        except CheckpointError as e:
+            raise CheckpointError(f"argument --resume: {e}") from None
+        if main:
+            print(f"resumed from {args.resume} after epoch {done}")
+    if main:
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{args.model}: {n / 1e6:.2f} M params, {len(classes)} classes, {len(train_ds)} train / "
+              f"{len(val_ds)} val clips, {args.frames}x{args.size}x{args.size}, device {trainer.device}"
+              + (f", {torch.distributed.get_world_size()} processes" if distributed else ""))
+    history = trainer.fit()
+    if distributed:
+        torch.distributed.destroy_process_group()
+    if not main:
+        return 0
+    out = Path(args.out)
+    best = max((h["val_top1"] for h in history if not math.isnan(h["val_top1"])), default=float("nan"))
+    print(f"best val top-1 {best:.1f}%; wrote {out / 'last.pt'}, {out / 'best.pt'}, {out / 'metrics.csv'}")
+    pairs = _reversed_pairs(root)
+    if pairs and not args.no_frame_order:
+        fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=args.batch_size,
+                              seed=args.seed, num_workers=args.workers)
+        print(f"frame-order test on the time-reversed pairs ({fo['n']} val clips): top-1 ordered "
+              f"{fo['ordered']:.1f}% vs shuffled {fo['shuffled']:.1f}%; pairwise {fo['ordered_pairwise']:.1f}% vs "
+              f"{fo['shuffled_pairwise']:.1f}% (chance 50%)")
+        (out / "frame_order.json").write_text(json.dumps(fo, indent=1))
+    return 0
+
+
+def _load_for_eval(path: str):
+    """Rebuild the model a `vidlab train` checkpoint was written from, with its weights."""
+    from .models import create_model, list_models
+    from .models.official import check_and_load, load_checkpoint, strip_prefix
+    ckpt = load_checkpoint(path)
+    name = ckpt.get("model_name") if isinstance(ckpt, dict) else None
+    model_args = (ckpt.get("meta") or {}).get("model_args") if isinstance(ckpt, dict) else None
+    if not name or not model_args or name not in list_models():
+        raise ConfigError(f"argument --checkpoint: {path} was not written by `vidlab train` (it needs "
+                          f"'model_name' of a registered model and 'meta.model_args'; got model {name!r})")
+    model = create_model(name, **model_args)
+    check_and_load(model, strip_prefix(ckpt["model"]), strict=True, source=str(path))
+    return model, ckpt
+
+
+def cmd_eval(args) -> int:
+    from .models import model_info
+    from .train import Trainer, TrainConfig, build_datasets, frame_order_test
+
+    if not Path(args.checkpoint).is_file():
+        raise ConfigError(f"argument --checkpoint: no such file: {args.checkpoint}")
+    root = _check_dir(args.data, "--data")
+    try:
+        model, ckpt = _load_for_eval(args.checkpoint)
+    except CheckpointError as e:
+        raise CheckpointError(f"argument --checkpoint: {e}") from None
+    data_meta = (ckpt.get("meta") or {}).get("data", {})
+    frames = args.frames or data_meta.get("num_frames") or ckpt["meta"]["model_args"]["num_frames"]
+    size = args.size or data_meta.get("img_size") or ckpt["meta"]["model_args"]["img_size"]
+    info = model_info(ckpt["model_name"])
+    (ds,) = build_datasets(root, (args.split,), num_frames=frames, img_size=size, mean=info["mean"],
+                           std=info["std"], cache=args.cache, seed=args.seed)
+    if ckpt.get("classes") and list(ds.classes) != list(ckpt["classes"]):
+        raise DatasetError(f"argument --data: the classes of {root} ({len(ds.classes)}) differ from the ones the "
+                           f"checkpoint was trained on ({len(ckpt['classes'])})")
+    cfg = TrainConfig(epochs=1, batch_size=args.batch_size, num_workers=args.workers, device=args.device,
+                      views=args.views, seed=args.seed)
+    trainer = Trainer(model, None, None, cfg)
+    r = trainer.evaluate(ds, views=args.views)
+    print(f"{ckpt['model_name']} (epoch {ckpt.get('epoch', '?')}) on {root}/{args.split}: {r['num_clips']} clips, "
+          f"{frames}x{size}x{size}, views {r['views']}")
+    print(f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}")
+    rows = [[c, int(r["confusion"][i].sum()), f"{acc:.1f}"] for i, (c, acc) in enumerate(r["per_class"].items())]
+    print("\n" + _table(rows, ["class", "clips", "top-1 %"], "lrr"))
+    if len(r["classes"]) <= 20:
+        conf = r["confusion"]
+        print("\nconfusion (rows: true, columns: predicted)")
+        print(_table([[c] + conf[i].tolist() for i, c in enumerate(r["classes"])],
+                     ["true \\ pred"] + [str(i) for i in range(len(r["classes"]))], "l" + "r" * len(r["classes"])))
+    report = {k: r[k] for k in ("top1", "top5", "loss", "num_clips", "views", "per_class", "classes")}
+    report["confusion"] = r["confusion"].tolist()
+    pairs = _reversed_pairs(root)
+    if pairs and not args.no_frame_order:
+        fo = frame_order_test(model, ds, pairs, device=trainer.device, batch_size=args.batch_size, seed=args.seed,
+                              num_workers=args.workers)
+        print(f"\nframe-order test ({fo['n']} clips of the time-reversed pairs): top-1 ordered {fo['ordered']:.1f}%"
+              f" vs shuffled {fo['shuffled']:.1f}%; pairwise {fo['ordered_pairwise']:.1f}% vs "
+              f"{fo['shuffled_pairwise']:.1f}% (chance 50%); reversed clip -> partner class "
+              f"{fo['reversed_to_partner']:.1f}%")
+        report["frame_order"] = fo
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------------------------------
+
+def _data_command_requested(argv: list[str]) -> bool:
+    return next((a for a in argv if not a.startswith("-")), None) == "data"
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidlab", description="Efficient video recognition, built block by block.",
+                     epilog="Run `vidlab COMMAND --help` for the options of a command.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"vidlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the registered models with their paper facts")
+    p.add_argument("pattern", nargs="?", default="*", help="glob over model names, e.g. 'video_focalnet_*'")
+    p.add_argument("--arch", help="only this architecture, e.g. video_focalnet")
+    p.add_argument("--only", choices=["paper", "teaching"], help="only the paper variants or only the _nano sizes")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--wide", action="store_true", help="do not shorten long cells in the table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("profile", help="params, MACs/FLOPs and latency of a model")
+    p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
+    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
+    p.add_argument("--size", type=_positive_int, default=224, help="frame height = width in pixels (default 224)")
+    p.add_argument("--num-classes", type=_positive_int, default=400, help="classifier size (default 400)")
+    p.add_argument("--batch-size", type=_positive_int, default=1)
+    p.add_argument("--iters", type=_non_negative_int, default=10, help="timed forward passes; 0 skips latency")
+    p.add_argument("--warmup", type=_non_negative_int, default=3, help="untimed forward passes first")
+    p.add_argument("--depth", type=_non_negative_int, default=2, help="module depth of the printed table")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("train", help="train a model on a dataset folder (Kinetics layout)")
+    p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
+    p.add_argument("--data", required=True, help="dataset root with train/ and val/ (e.g. data/synthetic)")
+    p.add_argument("--epochs", type=_positive_int, required=True)
+    p.add_argument("--out", required=True, help="run folder: last.pt, best.pt, metrics.csv, metrics.json")
+    p.add_argument("--resume", help="continue from a checkpoint, e.g. runs/X/last.pt")
+    p.add_argument("--pretrained", help="initial weights (vidlab or official checkpoint), loaded non-strictly")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="clips per step per process (default 8)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.05)
+    p.add_argument("--warmup-epochs", type=_non_negative_float, default=1.0)
+    p.add_argument("--label-smoothing", type=_non_negative_float, default=0.1)
+    p.add_argument("--clip-grad", type=_non_negative_float, default=1.0, help="max gradient norm; 0 disables")
+    p.add_argument("--accum-steps", type=_positive_int, default=1, help="gradient accumulation steps")
+    p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default="auto")
+    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
+    p.add_argument("--size", type=_positive_int, default=128, help="crop size in pixels (default 128)")
+    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--cache", action="store_true", help="decode the clips once into a uint8 memmap cache")
+    p.add_argument("--views", type=_views, default="1x1", help="validation views per epoch, e.g. 1x1")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-frame-order", action="store_true", help="skip the frame-order test at the end")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a `vidlab train` checkpoint, with multi-view testing")
+    p.add_argument("--checkpoint", required=True, help="e.g. runs/X/best.pt")
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--split", default="val")
+    p.add_argument("--views", type=_views, default="1x1", help="<clips>x<crops> averaged per video, e.g. 2x3")
+    p.add_argument("--frames", type=_positive_int, help="default: as trained")
+    p.add_argument("--size", type=_positive_int, help="default: as trained")
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--workers", type=_non_negative_int, default=0)
+    p.add_argument("--cache", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the frame-order test's permutations")
+    p.add_argument("--no-frame-order", action="store_true")
+    p.add_argument("--json", help="also write the report (metrics, per-class, confusion) to this file")
+    p.set_defaults(func=cmd_eval)
+
+    # `vidlab data ...` lives in vidlab.data.cli; imported only when asked for (it pulls in the video backends).
+    if _data_command_requested(sys.argv[1:] if argv is None else argv):
+        try:
+            from .data.cli import add_data_commands
+        except ImportError as e:
+            p = sub.add_parser("data", help="dataset tools (synthetic data, Kinetics subsets, cache)")
+            p.set_defaults(func=lambda a: _fail(f"vidlab data is unavailable: {e}"))
+        else:
+            add_data_commands(sub)
+    else:
+        sub.add_parser("data", help="dataset tools: synthetic data, mini-Kinetics subsets, decode cache "
+                                    "(`vidlab data --help`)", add_help=False)
+    return parser
+
+
+def _fail(message: str) -> int:
+    raise VidlabError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0 if not argv else 2
+    args.argv = argv
+    from .train import NonFiniteLossError
+    try:
+        return int(args.func(args) or 0)
+    except NonFiniteLossError as e:
+        print(f"vidlab {args.command}: {e}", file=sys.stderr)
+        return 1
+    except VidlabError as e:
+        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = f"; continue with --resume {Path(args.out) / 'last.pt'}" if args.command == "train" else ""
+        print(f"vidlab {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

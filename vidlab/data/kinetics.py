@@ -1,0 +1,690 @@
+"""Kinetics-style datasets: annotations, the clip dataset, and mini-Kinetics subsets.
+
+Layout (DESIGN.md; what make_synthetic and make_subset write, and what most Kinetics downloads look like):
+
+    <root>/<split>/<class>/<clip>.mp4        class folders named by the label, spaces kept or as "_"
+    <root>/annotations/<split>.csv           label,youtube_id,time_start,time_end,split[,is_cc]
+    <root>/annotations/<split>_list.txt      mmaction list: "<path relative to root> <label index>"
+    <root>/classes.txt                       one label per line: the label order
+
+Clip files may be named `<youtube_id>.mp4` or `<youtube_id>_<start:06d>_<end:06d>.mp4` (the official crawler's
+trimmed clips); `val` and `validate` are the same split. Where the CSV is missing, the list file is used; where both
+are missing, the class folders are scanned.
+
+Broken clips. `VideoClipDataset(..., on_error="skip")` never crashes an epoch and never returns a blank clip: a
+clip that cannot be decoded is replaced by the next readable one (index + 1, + 2, ... - deterministic), a warning
+names the file, and the skip is counted. Counting works across DataLoader worker processes: each process appends
+to its own log file in a folder the dataset owns, so after the epoch `ds.num_skipped` and `ds.skipped` (the
+files and reasons) are exact. `on_error="raise"` raises the `VideoReadError` instead.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import AnnotationError, ConfigError, DatasetError, VideoReadError
+from .io import VideoReader
+from .sampling import sample_indices, view_indices
+from .transforms import to_float_clip
+
+__all__ = ["KINETICS_COLUMNS", "VIDEO_EXTENSIONS", "read_classes", "read_kinetics_csv", "read_list_file",
+           "clip_stem", "resolve_class_list", "Sample", "VideoClipDataset", "make_subset", "PRESETS_DIR",
+           "read_id_list"]
+
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+SPLIT_ALIASES = {"train": ("train", "training"), "val": ("val", "validate", "validation"), "test": ("test",)}
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "data" / "presets"
+
+
+def _canonical_split(s: str) -> str:
+    s = s.strip().lower()
+    for k, names in SPLIT_ALIASES.items():
+        if s in names:
+            return k
+    return s
+
+
+def _folder_name(label: str) -> str:
+    """Class folder for a label: spaces become "_" (list files are space-separated); other characters kept."""
+    return label.strip().replace(" ", "_")
+
+
+def clip_stem(youtube_id: str, time_start: int, time_end: int) -> str:
+    """The official crawler's name of a trimmed clip: `<youtube_id>_<start:06d>_<end:06d>`."""
+    return f"{youtube_id}_{int(time_start):06d}_{int(time_end):06d}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Annotation files
+
+def read_classes(path) -> list[str]:
+    """Labels, one per line, from a classes file (or a dataset root holding classes.txt). '#' lines are comments.
+
+    A line "<index> <label>" or "<label> <index>" (some label maps) is not guessed at: the whole line is the label."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "classes.txt"
+    if not p.exists():
+        raise DatasetError(f"{p}: no such classes file")
+    out, seen = [], {}
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if name in seen:
+            raise AnnotationError(p, n, f"class {name!r} is listed twice (first on line {seen[name]})")
+        seen[name] = n
+        out.append(name)
+    if not out:
+        raise AnnotationError(p, None, "no class names in the file")
+    return out
+
+
+def resolve_class_list(spec) -> list[str]:
+    """A class list from a preset name (`k400_motion10`, `k400_motion50`), a file path, or a list of names."""
+    if isinstance(spec, (list, tuple)):
+        return [str(s) for s in spec]
+    p = Path(spec)
+    if p.exists():
+        return read_classes(p)
+    for cand in (PRESETS_DIR / f"{spec}.txt", PRESETS_DIR / f"{str(spec).replace('-', '_')}.txt"):
+        if cand.exists():
+            return read_classes(cand)
+    known = sorted(x.stem for x in PRESETS_DIR.glob("*.txt")) if PRESETS_DIR.exists() else []
+    raise ConfigError(f"classes {spec!r} is neither a file nor a preset; presets: {known}")
+
+
+def read_kinetics_csv(path, classes: Sequence[str] | None = None) -> list[dict]:
+    """Rows of an official Kinetics CSV as dicts (label, youtube_id, time_start, time_end, split[, is_cc], line).
+
+    `split` is canonical ("validate" -> "val"). With `classes`, a label outside it raises AnnotationError naming
+    the file and line; a missing column, a bad number or a short row does too."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"{p}: no such annotation file")
+    known = set(classes) if classes is not None else None
+    rows = []
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise AnnotationError(p, 1, "empty file; expected the header " + ",".join(KINETICS_COLUMNS)) from None
+        required = list(KINETICS_COLUMNS)
+        if "label" not in header and header[:1] == ["youtube_id"]:
+            required.remove("label")  # the official test-split CSV has no label column
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise AnnotationError(p, 1, f"missing column(s) {missing}; expected {','.join(KINETICS_COLUMNS)}"
+                                  f"[,is_cc], got {','.join(header)}")
+        col = {h: i for i, h in enumerate(header)}
+        for n, rec in enumerate(reader, 2):
+            if not rec or all(not x.strip() for x in rec):
+                continue
+            if len(rec) < len(header):
+                raise AnnotationError(p, n, f"expected {len(header)} fields, got {len(rec)}: {rec}")
+            get = lambda c: rec[col[c]].strip() if c in col else ""  # noqa: E731
+            try:
+                ts, te = int(float(get("time_start"))), int(float(get("time_end")))
+            except ValueError:
+                raise AnnotationError(p, n, f"time_start/time_end must be numbers, got "
+                                      f"{get('time_start')!r}, {get('time_end')!r}") from None
+            label = get("label")
+            if known is not None and label not in known:
+                raise AnnotationError(p, n, f"unknown label {label!r} (not one of the {len(known)} classes)")
+            if not get("youtube_id"):
+                raise AnnotationError(p, n, "empty youtube_id")
+            row = {"label": label, "youtube_id": get("youtube_id"), "time_start": ts, "time_end": te,
+                   "split": _canonical_split(get("split")), "line": n}
+            if "is_cc" in col:
+                row["is_cc"] = get("is_cc")
+            rows.append(row)
+    return rows
+
+
+def read_list_file(path, num_classes: int | None = None) -> list[tuple[str, int]]:
+    """mmaction list file: `<relative path> <label index>` per line (paths may contain spaces)."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"{p}: no such list file")
+    out = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(" ", 1)
+        if len(parts) != 2:
+            raise AnnotationError(p, n, f"expected '<path> <label index>', got {line!r}")
+        try:
+            label = int(parts[1])
+        except ValueError:
+            raise AnnotationError(p, n, f"label index must be an integer, got {parts[1]!r}") from None
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise AnnotationError(p, n, f"unknown label index {label} (there are {num_classes} classes)")
+        out.append((parts[0].strip(), label))
+    return out
+
+
+def read_id_list(path) -> list[str]:
+    """A list of YouTube ids, one per line (the S3D Mini-Kinetics-200 `train_ytid_list.txt` / `val_ytid_list.txt`).
+    Lines that are clip names (`<id>_<start>_<end>`) or paths are reduced to the id."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"{p}: no such id list")
+    ids = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        s = line.strip().split()[0] if line.strip() else ""
+        if not s or s.startswith("#"):
+            continue
+        s = Path(s).stem
+        m = re.match(r"^(.{11})_\d{6}_\d{6}$", s)
+        ids.append(m.group(1) if m else s)
+    return ids
+
+
+def _index_videos(folder: Path) -> dict[str, Path]:
+    """stem -> path for every video under `folder` (recursively); also id -> path for trimmed-clip names."""
+    index: dict[str, Path] = {}
+    if not folder.exists():
+        return index
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file():
+            index.setdefault(p.stem, p)
+            m = re.match(r"^(.+)_\d{6}_\d{6}$", p.stem)
+            if m:
+                index.setdefault(m.group(1), p)
+    return index
+
+
+def _find_split_dir(root: Path, split: str) -> Path | None:
+    for name in SPLIT_ALIASES.get(split, (split,)):
+        if (root / name).is_dir():
+            return root / name
+    return None
+
+
+def _find_annotation(root: Path, split: str, suffix: str) -> Path | None:
+    for d in (root / "annotations", root):
+        for name in SPLIT_ALIASES.get(split, (split,)):
+            if (d / f"{name}{suffix}").exists():
+                return d / f"{name}{suffix}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The dataset
+
+@dataclass
+class Sample:
+    path: str
+    label: int
+    youtube_id: str = ""
+    time_start: int = 0
+    time_end: int = 0
+
+
+class _SkipLog:
+    """Counts skipped clips across processes: one append-only file per process in a private folder."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="vidlab_skips_")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.dir, True)
+
+    def __getstate__(self):  # workers get the folder, not the finaliser: only the parent removes it
+        return {"dir": self.dir}
+
+    def __setstate__(self, state):
+        self.dir = state["dir"]
+
+    def add(self, path: str, reason: str):
+        line = json.dumps({"path": path, "reason": reason}) + "\n"
+        with open(os.path.join(self.dir, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def read(self) -> list[dict]:
+        out = []
+        for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
+            with open(os.path.join(self.dir, name), encoding="utf-8") as f:
+                out += [json.loads(line) for line in f if line.strip()]
+        return out
+
+    def clear(self):
+        for name in os.listdir(self.dir) if os.path.isdir(self.dir) else []:
+            os.remove(os.path.join(self.dir, name))
+
+
+class VideoClipDataset(torch.utils.data.Dataset):
+    """Clips from a Kinetics-layout dataset: item i -> `(clip, label, index)`.
+
+    Args:
+        root: dataset root (see the module docstring for the layout).
+        split: "train", "val" (or "validate") or "test".
+        num_frames: frames per clip.
+        sampling: "segment" (TSN: one frame per segment, covering the whole clip) or "dense" (`stride` apart).
+        transform: maps uint8 (T, H, W, 3) to the clip; e.g. `build_transforms(train, img_size)`. None gives the
+            frames as float (3, T, H, W) in [0, 1] at their stored size. Transforms built by vidlab get a
+            per-sample generator, so augmentation is reproducible and differs between workers.
+        on_error: "skip" (replace a broken clip by the next readable one, warn, count it) or "raise".
+        seed: fixes frame sampling and augmentation; `set_epoch(e)` gives each epoch new draws.
+        train: random sampling (default: split == "train"); False: centred, deterministic.
+        num_clips: test views along time; >1 returns (num_clips[*crops], 3, T, H, W) per item.
+        stride: frame stride of dense sampling.
+        backend: VideoReader backend ("auto", "decord", "pyav").
+
+    Attributes: `classes`, `samples` (list of Sample), `missing` (annotation rows without a file, dropped at
+    construction), `num_skipped`, `skipped` (dicts with path and reason), `reset_skipped()`, `skip_report()`.
+    """
+
+    def __init__(self, root, split: str = "train", num_frames: int = 8, sampling: str = "segment", transform=None,
+                 on_error: str = "skip", seed: int = 0, train: bool | None = None, num_clips: int = 1,
+                 stride: int = 2, backend: str = "auto", classes=None):
+        self.root = Path(root)
+        if not self.root.exists():
+            raise DatasetError(f"dataset root {self.root} does not exist "
+                               "(generate one with vidlab.data.make_synthetic or `vidlab data synth`)")
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset root {self.root} is not a folder")
+        if on_error not in ("skip", "raise"):
+            raise ConfigError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        if sampling not in ("segment", "dense"):
+            raise ConfigError(f"sampling must be 'segment' or 'dense', got {sampling!r}")
+        if num_frames < 1:
+            raise ConfigError(f"num_frames must be >= 1, got {num_frames}")
+        self.split = _canonical_split(split)
+        self.num_frames, self.sampling, self.stride = num_frames, sampling, stride
+        self.transform, self.on_error, self.seed = transform, on_error, seed
+        self.train = (self.split == "train") if train is None else train
+        self.num_clips, self.backend = num_clips, backend
+        self.epoch = 0
+        self.classes = self._load_classes(classes)
+        self.samples, self.missing = self._load_samples()
+        if not self.samples:
+            raise DatasetError(f"{self.root}: split {self.split!r} has no clips"
+                               + (f" ({len(self.missing)} annotated clips have no file)" if self.missing else ""))
+        if self.missing:
+            msg = (f"{self.root} [{self.split}]: {len(self.missing)} annotated clip(s) have no video file and are "
+                   f"left out, e.g. {self.missing[0]}")
+            if on_error == "raise":
+                raise DatasetError(msg)
+            warnings.warn(msg, stacklevel=2)
+        self._skips = _SkipLog()
+
+    # -- discovery ----------------------------------------------------------------------------------------------
+    def _load_classes(self, classes):
+        if classes is not None:
+            return resolve_class_list(classes)
+        if (self.root / "classes.txt").exists():
+            return read_classes(self.root / "classes.txt")
+        csv_path = _find_annotation(self.root, "train", ".csv") or _find_annotation(self.root, self.split, ".csv")
+        if csv_path is not None:
+            return sorted({r["label"] for r in read_kinetics_csv(csv_path)})
+        split_dir = _find_split_dir(self.root, "train") or _find_split_dir(self.root, self.split)
+        if split_dir is None:
+            raise DatasetError(f"{self.root}: no classes.txt, no annotations/*.csv and no {self.split}/ folder; "
+                               "not a Kinetics-layout dataset")
+        names = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+        if not names:
+            raise DatasetError(f"{split_dir}: no class folders")
+        return names
+
+    def _load_samples(self):
+        label_of = {c: i for i, c in enumerate(self.classes)}
+        label_of.update({_folder_name(c): i for i, c in enumerate(self.classes)})
+        split_dir = _find_split_dir(self.root, self.split)
+        csv_path = _find_annotation(self.root, self.split, ".csv")
+        list_path = _find_annotation(self.root, self.split, "_list.txt")
+        samples, missing = [], []
+        if csv_path is not None:
+            rows = read_kinetics_csv(csv_path, classes=self.classes)
+            index = _index_videos(split_dir) if split_dir is not None else {}
+            for r in rows:
+                stem = clip_stem(r["youtube_id"], r["time_start"], r["time_end"])
+                p = index.get(stem) or index.get(r["youtube_id"])
+                if p is None:
+                    missing.append(f"{csv_path}:{r['line']}: {r['label']}/{stem}")
+                    continue
+                samples.append(Sample(str(p), label_of[r["label"]], r["youtube_id"], r["time_start"], r["time_end"]))
+        elif list_path is not None:
+            for rel, label in read_list_file(list_path, num_classes=len(self.classes)):
+                p = self.root / rel
+                if not p.exists():
+                    missing.append(f"{list_path}: {rel}")
+                    continue
+                samples.append(Sample(str(p), label, p.stem))
+        elif split_dir is not None:
+            for d in sorted(x for x in split_dir.iterdir() if x.is_dir()):
+                if d.name not in label_of:
+                    raise DatasetError(f"{d}: class folder {d.name!r} is not one of the classes "
+                                       f"({len(self.classes)} in classes.txt)")
+                for p in sorted(d.iterdir()):
+                    if p.suffix.lower() in VIDEO_EXTENSIONS:
+                        samples.append(Sample(str(p), label_of[d.name], p.stem))
+        else:
+            raise DatasetError(f"{self.root}: split {self.split!r} has no annotations/{self.split}.csv, "
+                               f"no {self.split}_list.txt and no {self.split}/ folder")
+        return samples, missing
+
+    # -- items --------------------------------------------------------------------------------------------------
+    def __len__(self):
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def set_epoch(self, epoch: int):
+        """New random draws for each epoch (call before iterating; DataLoader workers copy the dataset)."""
+        self.epoch = int(epoch)
+
+    def _generator(self, index: int):
+        ss = np.random.SeedSequence([self.seed, self.epoch, index])
+        rng = np.random.default_rng(ss)
+        g = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+        return rng, g
+
+    def load(self, index: int) -> torch.Tensor:
+        """The clip of sample `index`; raises VideoReadError on a broken file (no skipping)."""
+        s = self.samples[index]
+        reader = VideoReader(s.path, backend=self.backend)
+        rng, g = self._generator(index)
+        if self.num_clips > 1 or not self.train:
+            views = view_indices(len(reader), self.num_frames, self.num_clips, self.sampling, self.stride)
+        else:
+            views = sample_indices(len(reader), self.num_frames, self.sampling, train=True, rng=rng,
+                                   stride=self.stride)[None]
+        frames = reader.get_frames(views.reshape(-1)).reshape(len(views), self.num_frames, reader.height,
+                                                               reader.width, 3)
+        clips = [self._apply(f, g) for f in frames]
+        if self.num_clips == 1:
+            return clips[0]
+        clips = [c if c.ndim == 5 else c[None] for c in clips]  # three-crop gives (crops, 3, T, H, W)
+        return torch.cat(clips)
+
+    def _apply(self, frames, g):
+        if self.transform is None:
+            return to_float_clip(frames).transpose(0, 1).contiguous()  # (3, T, H, W) in [0, 1]
+        if hasattr(self.transform, "transforms"):  # a vidlab Compose: pass the per-sample generator
+            return self.transform(frames, generator=g)
+        return self.transform(frames)
+
+    def __getitem__(self, index: int):
+        if index < 0:
+            index += len(self)
+        if self.on_error == "raise":
+            return self.load(index), self.samples[index].label, index
+        for k in range(len(self)):
+            j = (index + k) % len(self)
+            try:
+                return self.load(j), self.samples[j].label, j
+            except VideoReadError as e:
+                self._skips.add(e.path, e.reason)
+                warnings.warn(f"skipping unreadable clip {e}", stacklevel=2)
+        raise DatasetError(f"{self.root} [{self.split}]: no clip in the split could be read")
+
+    def get_view(self, index: int, clip_idx: int, crop_idx: int, num_clips: int = 1, num_crops: int = 1):
+        """Test view (clip_idx of `num_clips` temporal windows, crop_idx of `num_crops` spatial crops) of sample
+        `index` as `(clip (3, T, H, W), label, index)`; None (counted as skipped, with a warning) when the clip
+        cannot be decoded. Crops: 1 = centre, 3 = start/centre/end along the long side (after the transform's
+        short-side resize)."""
+        s = self.samples[index]
+        try:
+            reader = VideoReader(s.path, backend=self.backend)
+            idx = view_indices(len(reader), self.num_frames, num_clips, self.sampling, self.stride)[clip_idx]
+            frames = reader.get_frames(idx)
+        except VideoReadError as e:
+            if self.on_error == "raise":
+                raise
+            if clip_idx == 0 and crop_idx == 0:
+                self._skips.add(e.path, e.reason)
+                warnings.warn(f"skipping unreadable clip {e}", stacklevel=2)
+            return None
+        rng, g = self._generator(index)
+        return self._view_transform(crop_idx, num_crops)(frames, generator=g), s.label, index
+
+    def _view_transform(self, crop_idx: int, num_crops: int):
+        """The dataset's eval transform with its crop replaced by crop `crop_idx` of `num_crops`."""
+        from .transforms import (CenterCrop, Compose, RandomHorizontalFlip, RandomResizedCrop, ResizeShortSide,
+                                 SelectCrop, ThreeCrop, ToFloat)
+        tf = self.transform
+        if tf is None:
+            return lambda frames, generator=None: self._apply(frames, None)
+        if not hasattr(tf, "transforms"):
+            return lambda frames, generator=None: tf(frames)
+        out = []
+        for t in tf.transforms:
+            if isinstance(t, RandomHorizontalFlip):
+                continue
+            if isinstance(t, RandomResizedCrop):  # a training pipeline asked for a test view: resize + crop
+                out.append(ResizeShortSide(t.size))
+                t = CenterCrop(t.size)
+            if isinstance(t, (CenterCrop, ThreeCrop)):
+                t = SelectCrop(t.size, crop_idx, num_crops)
+            out.append(t)
+        if not any(isinstance(t, ToFloat) for t in out):
+            out.insert(0, ToFloat())
+        return Compose(out)
+
+    # -- skip accounting ----------------------------------------------------------------------------------------
+    @property
+    def skipped(self) -> list[dict]:
+        """Every skip since the last reset_skipped(), in all processes: dicts with path and reason."""
+        return self._skips.read()
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped)
+
+    def reset_skipped(self):
+        self._skips.clear()
+
+    def skip_report(self) -> str:
+        sk = self.skipped
+        if not sk:
+            return f"{self.split}: no clip skipped"
+        paths = sorted({s["path"] for s in sk})
+        return (f"{self.split}: skipped {len(sk)} time(s), {len(paths)} unreadable clip(s): "
+                + "; ".join(f"{p}" for p in paths[:5]) + (" ..." if len(paths) > 5 else ""))
+
+    def __repr__(self):
+        return (f"VideoClipDataset(root={str(self.root)!r}, split={self.split!r}, clips={len(self)}, "
+                f"classes={len(self.classes)}, num_frames={self.num_frames}, sampling={self.sampling!r}, "
+                f"train={self.train})")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mini-Kinetics subsets
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _ffmpeg_trim_resize(ffmpeg: str, src: Path, dst: Path, start: float | None, end: float | None,
+                        short_side: int, fps: float | None, crf: int, timeout: float) -> str | None:
+    """Trim [start, end) seconds and scale the short side; returns None on success, else FFmpeg's last error."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    vf = f"scale='if(gt(iw,ih),-2,{short_side})':'if(gt(iw,ih),{short_side},-2)'"
+    if fps:
+        vf += f",fps={fps}"
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if start is not None:
+        cmd += ["-ss", f"{start:.3f}"]
+    cmd += ["-i", str(src)]
+    if end is not None and start is not None:
+        cmd += ["-t", f"{max(end - start, 0.1):.3f}"]
+    cmd += ["-map", "0:v:0", "-an", "-vf", vf, "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-threads", "1", "-map_metadata", "-1", "-movflags", "+faststart", str(dst)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        dst.unlink(missing_ok=True)
+        return f"ffmpeg timed out after {timeout:.0f}s"
+    if r.returncode != 0 or not dst.exists() or dst.stat().st_size == 0:
+        dst.unlink(missing_ok=True)
+        err = (r.stderr or "").strip().splitlines()
+        return f"ffmpeg exit {r.returncode}: {err[-1] if err else 'no output'}"
+    return None
+
+
+def make_subset(kinetics_root, out_dir, classes="k400_motion10", *, train_per_class: int = 20,
+                val_per_class: int = 5, seed: int = 0, short_side: int = 128, fps: float | None = None,
+                crf: int = 23, annotations=None, ids: dict | None = None, check_readable: bool = True,
+                timeout: float = 120.0, progress: bool = False) -> Path:
+    """Build a mini-Kinetics subset from a local Kinetics copy.
+
+    Args:
+        kinetics_root: the local copy: `<split>/[<class>/]<clip>` videos (class folders optional; `val` or
+            `validate`), annotations in `<root>/annotations/` or `<root>/` (train.csv, validate.csv/val.csv).
+        classes: a preset name (`k400_motion10`, `k400_motion50` in data/presets/), a file with one label per
+            line, or a list of labels. None with `ids`: the classes of the listed clips (Mini-Kinetics-200).
+        train_per_class, val_per_class: K clips per class and split, drawn with `seed` among the rows whose file
+            exists and converts; unreadable ones are replaced by the next candidate and reported.
+        short_side: output short side in pixels; fps: resample (None keeps the source rate).
+        annotations: folder holding the CSVs, if not under kinetics_root.
+        ids: {"train": path, "val": path} of YouTube-id lists (the S3D Mini-Kinetics-200 split files
+            `train_ytid_list.txt` / `val_ytid_list.txt`): only these clips are eligible.
+
+    Trimming: a source named `<id>_<start>_<end>` is already a trimmed clip and is only resized; a source named
+    `<id>` (the full YouTube video) is cut to [time_start, time_end).
+
+    Writes the DESIGN.md layout plus `manifest.json` (source, class map, chosen rows with source path and sha256
+    of each written clip, parameters) and `report.json` (missing and unreadable clips, per class shortfalls).
+    """
+    import imageio_ffmpeg
+    src = Path(kinetics_root)
+    if not src.is_dir():
+        raise DatasetError(f"Kinetics root {src} does not exist or is not a folder")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise DatasetError(f"{out} exists and is not empty; choose a new folder for the subset")
+    ann_dir = Path(annotations) if annotations is not None else None
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    rng = np.random.default_rng(seed)
+
+    def csv_for(split):
+        for d in ([ann_dir] if ann_dir else []) + [src / "annotations", src]:
+            for name in SPLIT_ALIASES[split]:
+                if (d / f"{name}.csv").exists():
+                    return d / f"{name}.csv"
+        raise DatasetError(f"no {split} CSV ({'/'.join(n + '.csv' for n in SPLIT_ALIASES[split])}) under "
+                           f"{ann_dir or src / 'annotations'} or {src}")
+
+    rows = {s: read_kinetics_csv(csv_for(s)) for s in ("train", "val")}
+    id_sets = {s: set(read_id_list(p)) for s, p in (ids or {}).items()}
+    if classes is None:
+        if not ids:
+            raise ConfigError("make_subset needs classes (a preset, a file or a list) or ids lists")
+        chosen_rows = [r for s in ("train", "val") for r in rows[s] if r["youtube_id"] in id_sets.get(s, ())]
+        class_list = sorted({r["label"] for r in chosen_rows})
+    else:
+        class_list = resolve_class_list(classes)
+    all_labels = {r["label"] for s in rows for r in rows[s]}
+    unknown = [c for c in class_list if c not in all_labels]
+    if unknown:
+        raise ConfigError(f"class(es) {unknown} do not appear in the annotations of {src}")
+    per_split = {"train": train_per_class, "val": val_per_class}
+    manifest_rows, report = [], {"missing": [], "unreadable": [], "short": {}}
+    t_written = 0
+    for split in ("train", "val"):
+        index = {}
+        d = _find_split_dir(src, split)
+        if d is not None:
+            index = _index_videos(d)
+        by_class = {c: [] for c in class_list}
+        for r in rows[split]:
+            if r["label"] in by_class and (split not in id_sets or r["youtube_id"] in id_sets[split]):
+                by_class[r["label"]].append(r)
+        for c in class_list:
+            cand = by_class[c]
+            order = rng.permutation(len(cand))
+            got = 0
+            for k in order:
+                if got >= per_split[split]:
+                    break
+                r = cand[int(k)]
+                stem = clip_stem(r["youtube_id"], r["time_start"], r["time_end"])
+                p = index.get(stem) or index.get(r["youtube_id"])
+                if p is None:
+                    report["missing"].append({"split": split, "label": c, "clip": stem, "line": r["line"]})
+                    continue
+                trimmed = re.match(r"^.+_\d{6}_\d{6}$", p.stem) is not None
+                dst = out / split / _folder_name(c) / f"{stem}.mp4"
+                err = _ffmpeg_trim_resize(ffmpeg, p, dst, None if trimmed else r["time_start"],
+                                          None if trimmed else r["time_end"], short_side, fps, crf, timeout)
+                if err is None and check_readable:
+                    try:
+                        if len(VideoReader(dst)) < 1:
+                            err = "no frames after conversion"
+                    except VideoReadError as e:
+                        err = e.reason
+                    if err:
+                        dst.unlink(missing_ok=True)
+                if err is not None:
+                    report["unreadable"].append({"split": split, "label": c, "source": str(p), "error": err})
+                    continue
+                got += 1
+                t_written += 1
+                manifest_rows.append({"split": split, "label": c, "label_index": class_list.index(c),
+                                      "youtube_id": r["youtube_id"], "time_start": r["time_start"],
+                                      "time_end": r["time_end"], "source": str(p),
+                                      "path": str(dst.relative_to(out)), "sha256": _sha256(dst)})
+                if progress:
+                    print(f"[{split}] {c}: {got}/{per_split[split]} {stem}")
+            if got < per_split[split]:
+                report["short"].setdefault(split, {})[c] = {"wanted": per_split[split], "got": got,
+                                                            "candidates": len(cand)}
+    if not manifest_rows:
+        raise DatasetError(f"no clip of the chosen classes could be found or converted under {src}; "
+                           f"see the report ({len(report['missing'])} missing, "
+                           f"{len(report['unreadable'])} unreadable)")
+    _write_layout(out, class_list, manifest_rows)
+    manifest = {"source": str(src.resolve()), "classes": class_list,
+                "class_to_index": {c: i for i, c in enumerate(class_list)},
+                "params": {"classes": list(classes) if isinstance(classes, (list, tuple)) else
+                           (None if classes is None else str(classes)),
+                           "train_per_class": train_per_class, "val_per_class": val_per_class, "seed": seed,
+                           "short_side": short_side, "fps": fps, "crf": crf,
+                           "ids": {k: str(v) for k, v in (ids or {}).items()}},
+                "clips": manifest_rows}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    report["counts"] = {s: sum(1 for r in manifest_rows if r["split"] == s) for s in ("train", "val")}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if report["missing"] or report["unreadable"] or report["short"]:
+        warnings.warn(f"make_subset: {len(report['missing'])} missing and {len(report['unreadable'])} unreadable "
+                      f"clip(s), {sum(len(v) for v in report['short'].values())} class/split(s) short; "
+                      f"see {out / 'report.json'}", stacklevel=2)
+    return out
+
+
+def _write_layout(out: Path, class_list, manifest_rows):
+    ann = out / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    (out / "classes.txt").write_text("".join(c + "\n" for c in class_list))
+    for split in ("train", "val"):
+        rows = sorted((r for r in manifest_rows if r["split"] == split), key=lambda r: (r["label_index"], r["path"]))
+        with open(ann / f"{split}.csv", "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(list(KINETICS_COLUMNS))
+            for r in rows:
+                w.writerow([r["label"], r["youtube_id"], r["time_start"], r["time_end"], split])
+        with open(ann / f"{split}_list.txt", "w") as f:
+            for r in rows:
+                f.write(f"{r['path']} {r['label_index']}\n")
