@@ -19,6 +19,8 @@ EXPECTED_KEYS: dict[str, list[str]] = {
     "00_start_here": ["num_classes", "logits_shape", "num_maps"],
     "01_video_data": ["num_classes", "reversed_pairs", "pair_displacement_sign_acc", "skipped_clips",
                       "subset_counts", "batch_shape", "cache_speedup"],
+    "02_the_cost_of_self_attention": ["attention_matches", "block_macs_formula", "block_macs_counted",
+                                      "vit_joint_base_params", "attention_slopes", "train"],
     "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
                       "capture_shapes", "gmac_growth", "val_top1"],
     "08_train_and_compare": ["leaderboard", "frame_order"],
@@ -34,6 +36,12 @@ def check_results(stem: str, r: dict) -> None:
         assert r["num_classes"] >= 10 and len(r["reversed_pairs"]) >= 4
         assert r["pair_displacement_sign_acc"] == 1.0          # reversed pairs really move in opposite directions
         assert r["skipped_clips"] == 1 and r["subset_counts"]["val"] > 0 and r["cache_speedup"] > 1
+    elif stem == "02_the_cost_of_self_attention":
+        assert r["attention_matches"] is True and r["block_macs_formula"] == r["block_macs_counted"]
+        assert r["vit_joint_base_params"] == 87_147_664
+        assert abs(r["attention_slopes"]["macs|fused (sdpa)"] - 2) < 0.05   # attention FLOPs grow with N^2
+        assert set(r["train"]) >= {"vit_joint_nano", "vit_divided_nano", "r2plus1d_nano"}
+        assert all(0 <= m["ordered"] <= 100 and 0 <= m["shuffled"] <= 100 for m in r["train"].values())
     elif stem == "05_dualformer":
         for row in r["cost_table"]:
             if row.get("params_official") is not None:
