@@ -23,6 +23,7 @@ EXPECTED_KEYS: dict[str, list[str]] = {
                                       "vit_joint_base_params", "attention_slopes", "train"],
     "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
                       "capture_shapes", "gmac_growth", "val_top1"],
+    "07_sifa": ["block_max_abs_diff", "toy_weight_regular", "toy_weight_motion", "capture_shapes", "costs"],
     "08_train_and_compare": ["leaderboard", "frame_order"],
     "09_interpretability": ["pointing_game", "sanity", "num_clips_scored"],
 }
@@ -48,6 +49,10 @@ def check_results(stem: str, r: dict) -> None:
                 assert row["params_vidlab"] == row["params_official"], row
         assert r["gp_keys_nano_stage0"] == 40
         assert r["gmac_growth"]["dualformer_nano"] < r["gmac_growth"]["vit_joint_nano"]
+    elif stem == "07_sifa":
+        assert r["block_max_abs_diff"] < 1e-5                    # the notebook's op equals vidlab's
+        assert r["toy_weight_motion"] > r["toy_weight_regular"]   # deformation follows the motion
+        assert r["capture_shapes"]["layer2.1.sifa.offsets"][1:3] == [9, 2]
     elif stem == "08_train_and_compare":
         names = {row["model"] for row in r["leaderboard"]}
         assert {"video_focalnet_nano", "video_mobileformer_nano", "dualformer_nano", "ila_nano", "sifa_nano",

@@ -182,7 +182,7 @@ bernoulli bernoulli_ rand rand_like randn randn_like randint normal_ uniform_ ra
 _assert_tensor_metadata sym_size sym_numel sym_stride is_same_size _has_compatible_shallow_copy_type
 native_dropout dropout embedding _unsafe_index _unsafe_index_put unsafe_split unsafe_chunk _reshape_copy
 select_backward slice_backward expand_backward unsqueeze_backward squeeze_backward permute_backward
-embedding_dense_backward native_dropout_backward""".split())
+embedding_dense_backward native_dropout_backward im2col col2im""".split())  # im2col/col2im (F.unfold/fold) only move data
 
 
 def _out_numel(out_shape) -> int:
