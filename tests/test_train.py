@@ -371,3 +371,41 @@ def test_frame_order_test_needs_clips_of_the_pairs():
     ds.labels = [2, 2, 2]
     with pytest.raises(ConfigError, match="no clips"):
         frame_order_test(SlopeOracle(), ds, [["brighten", "darken"]], device="cpu")
+
+
+def test_auxiliary_losses_join_the_training_loss():
+    """A model declaring `returns_aux` contributes its `*_loss` terms and a CE per `*_logits` head."""
+    from vidlab.train import Trainer, TrainConfig
+
+    class Aux(torch.nn.Module):
+        returns_aux = True
+
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 4)
+            self.calls = []
+
+        def forward(self, x, return_aux=False):
+            logits = self.lin(x.mean((2, 3, 4)))
+            self.calls.append(return_aux)
+            if return_aux:
+                return logits, {"extra_loss": torch.tensor(5.0), "second_logits": logits, "ignored": [1]}
+            return logits
+
+    class DS(torch.utils.data.Dataset):
+        classes = ["a", "b", "c", "d"]
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.ones(3, 2, 4, 4) * i, i % 4, i
+
+    m = Aux()
+    t = Trainer(m, DS(), None, TrainConfig(epochs=1, batch_size=4, label_smoothing=0.0, progress=False))
+    x, y = torch.ones(4, 3, 2, 4, 4), torch.arange(4)
+    logits, loss = t._forward_loss(m, x, y)
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(loss, 2 * ce + 5.0)
+    t.fit()
+    assert True in m.calls

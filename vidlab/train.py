@@ -448,8 +448,7 @@ class Trainer:
                 defer = not last_of_step and isinstance(model, nn.parallel.DistributedDataParallel)
                 with model.no_sync() if defer else contextlib.nullcontext():
                     with self._autocast():
-                        logits = model(clips)
-                        loss = self.criterion(logits.float(), labels)
+                        logits, loss = self._forward_loss(model, clips, labels)
                     if self._nonfinite(loss):
                         self._stop_on_nonfinite(loss, epoch, i)
                     self.scaler.scale(loss / accum).backward()
@@ -471,6 +470,22 @@ class Trainer:
         n = max(1.0, seen.item())
         return {"train_loss": loss_sum.item() / n, "train_acc": 100.0 * correct.item() / n,
                 "clips_per_s": seen.item() / elapsed}
+
+    def _forward_loss(self, model: nn.Module, clips: torch.Tensor, labels: torch.Tensor):
+        """Logits and training loss. A model whose class sets `returns_aux = True` is called with
+        `return_aux=True` and returns (logits, aux): every aux entry named `*_loss` is added to the loss (ILA's
+        alignment loss), every `*_logits` entry adds its own cross-entropy (SIFA-Net's second res5 head)."""
+        if not getattr(_unwrap(model), "returns_aux", False):
+            logits = model(clips)
+            return logits, self.criterion(logits.float(), labels)
+        logits, aux = model(clips, return_aux=True)
+        loss = self.criterion(logits.float(), labels)
+        for name, value in aux.items():
+            if name.endswith("_loss") and torch.is_tensor(value):
+                loss = loss + value.float()
+            elif name.endswith("_logits") and torch.is_tensor(value):
+                loss = loss + self.criterion(value.float(), labels)
+        return logits, loss
 
     def _optimizer_step(self) -> None:
         if self.cfg.clip_grad:

@@ -50,11 +50,92 @@ def _stand_in(qualified: str) -> type:
     return StandIn
 
 
+# --- TorchScript archives (OpenAI's CLIP release): torch.load refuses them with weights_only=True, and
+# torch.jit.load would run their code; their tensors are read here with a restricted unpickler instead.
+_STORAGE_DTYPES = {"FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
+                   "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
+                   "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+                   "BoolStorage": torch.bool}
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.count("/") >= 2 and n.split("/")[1] == "code" for n in zf.namelist())
+
+
+def read_torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a TorchScript archive (e.g. OpenAI's CLIP release) read WITHOUT running its code.
+
+    A TorchScript zip stores the module tree in `<root>/data.pkl` (objects of `__torch__.*` classes whose state is
+    a dict of attributes) and the storages in `<root>/data/<key>`. A restricted unpickler turns every `__torch__`
+    class into an inert record and allows only tensor rebuilding; anything else is refused."""
+    import pickle
+    import zipfile
+
+    class Record:
+        def __init__(self, *a, **k):
+            self.state = {}
+
+        def __setstate__(self, state):
+            self.state = state if isinstance(state, dict) else {}
+
+    allowed = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+               ("collections", "OrderedDict"), ("torch", "device")}
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl = next((n for n in names if n.endswith("/data.pkl") and n.count("/") == 1), None)
+        if pkl is None:
+            raise ValueError(f"{path}: not a TorchScript archive (no <root>/data.pkl)")
+        root = pkl.split("/")[0]
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if module.startswith("__torch__"):
+                    return Record
+                if module == "torch" and name in _STORAGE_DTYPES:
+                    return _STORAGE_DTYPES[name]              # the storage's dtype stands for its class
+                if (module, name) in allowed:
+                    import importlib
+                    return getattr(importlib.import_module(module), name)
+                raise pickle.UnpicklingError(f"refusing {module}.{name} in {path}")
+
+            def persistent_load(self, pid):
+                _, dtype, key, _location, _numel = pid
+                raw = bytearray(zf.read(f"{root}/data/{key}"))
+                t = torch.frombuffer(raw, dtype=torch.uint8).view(dtype) if raw else torch.empty(0, dtype=dtype)
+                return torch.storage.TypedStorage(wrap_storage=t.untyped_storage(), dtype=dtype, _internal=True)
+
+        with zf.open(pkl) as f:
+            obj = Unpickler(f).load()
+
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(o, prefix):
+        if isinstance(o, Record):
+            for k, v in o.state.items():
+                walk(v, f"{prefix}{k}.")
+        elif isinstance(o, torch.Tensor):
+            out[prefix[:-1]] = o.detach().clone()
+
+    walk(obj, "")
+    return out
+
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint file with ``weights_only=True``; config objects on the allow-list come back inert."""
+    """Read a checkpoint file with ``weights_only=True``; config objects on the allow-list come back inert.
+    A TorchScript archive gives its tensors as a flat state dict (`read_torchscript_tensors`); no code runs."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    if is_torchscript_archive(path):
+        try:
+            return read_torchscript_tensors(path)
+        except Exception as e:
+            raise CheckpointError(f"{path}: TorchScript archive could not be read safely ({e})") from e
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as first:  # UnpicklingError for unknown globals, or a corrupt file

@@ -421,11 +421,16 @@ class SIFANet(nn.Module):
         """Pooled res5 features of the main branch, (B, num_features)."""
         return self.layer4(self._res4(x)).mean(dim=(2, 3, 4))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    returns_aux = True   # vidlab.train: forward(x, return_aux=True) -> (main logits, {"dual_logits": ...})
+
+    def forward(self, x: torch.Tensor, return_aux: bool = False):
+        """Eval: log of the two heads' averaged softmax (the released test output, still usable as logits).
+        `return_aux=True` (training): the main logits and {"dual_logits"}, so the loss is CE(main) + CE(dual)."""
         main, dual = self.forward_heads(x)
+        if return_aux:
+            return main, ({} if dual is None else {"dual_logits": dual})
         if dual is None:
             return main
-        # released evaluation averages the two softmaxes; log of it keeps `forward` a logit for CE and argmax
         return torch.logaddexp(main.log_softmax(-1), dual.log_softmax(-1)) - math.log(2.0)
 
 
