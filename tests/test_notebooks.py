@@ -21,6 +21,8 @@ EXPECTED_KEYS: dict[str, list[str]] = {
                       "subset_counts", "batch_shape", "cache_speedup"],
     "02_the_cost_of_self_attention": ["attention_matches", "block_macs_formula", "block_macs_counted",
                                       "vit_joint_base_params", "attention_slopes", "train"],
+    "03_video_focalnet": ["mixer_cost", "block_max_abs_diff", "cost_table", "nano_params", "nano_gmacs",
+                          "design_space", "val_top1", "capture_shapes"],
     "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
                       "capture_shapes", "gmac_growth", "val_top1"],
     "07_sifa": ["block_max_abs_diff", "toy_weight_regular", "toy_weight_motion", "capture_shapes", "costs"],
@@ -43,6 +45,11 @@ def check_results(stem: str, r: dict) -> None:
         assert abs(r["attention_slopes"]["macs|fused (sdpa)"] - 2) < 0.05   # attention FLOPs grow with N^2
         assert set(r["train"]) >= {"vit_joint_nano", "vit_divided_nano", "r2plus1d_nano"}
         assert all(0 <= m["ordered"] <= 100 and 0 <= m["shuffled"] <= 100 for m in r["train"].values())
+    elif stem == "03_video_focalnet":
+        assert r["block_max_abs_diff"] < 1e-5                     # the notebook's block equals vidlab's
+        for row in r["cost_table"]:
+            if row.get("params (official code)") is not None:
+                assert row["params (vidlab)"] == row["params (official code)"], row
     elif stem == "05_dualformer":
         for row in r["cost_table"]:
             if row.get("params_official") is not None:
