@@ -109,11 +109,11 @@ def signature_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, di
                   and maps[k].shape[0] == shape[0] and not hasattr(_module(model, k), "pyramid_grids")]
         if square:                                 # a ViT with a class token over all tokens: rollout
             n = maps[square[0]].shape[-1] - 1
-            try:
+            try:            # (a handful of learned tokens, e.g. Mobile-Former's Former, is not a token grid)
                 grid = infer_grid(n, shape)
             except ValueError:
                 grid = None
-            if grid is not None and all(maps[k].shape[-1] == n + 1 for k in square):
+            if grid is not None and n >= shape[-3] and all(maps[k].shape[-1] == n + 1 for k in square):
                 roll = attention_rollout([maps[k] for k in square])
                 rel = roll[:, 0, 1:].reshape(-1, *grid)
                 out["attention rollout"] = {"heat": to_clip(rel, shape), "kind": "attention", "source": square[-1]}
