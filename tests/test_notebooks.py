@@ -23,6 +23,8 @@ EXPECTED_KEYS: dict[str, list[str]] = {
                                       "vit_joint_base_params", "attention_slopes", "train"],
     "03_video_focalnet": ["mixer_cost", "block_max_abs_diff", "cost_table", "nano_params", "nano_gmacs",
                           "design_space", "val_top1", "capture_shapes"],
+    "04_video_mobileformer": ["block_equal", "image_params_match", "former_macs_constant", "variant_gmacs",
+                              "equal_flops", "capture_shapes", "train", "cost_vs_frames"],
     "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
                       "capture_shapes", "gmac_growth", "val_top1"],
     "07_sifa": ["block_max_abs_diff", "toy_weight_regular", "toy_weight_motion", "capture_shapes", "costs"],
@@ -50,6 +52,12 @@ def check_results(stem: str, r: dict) -> None:
         for row in r["cost_table"]:
             if row.get("params (official code)") is not None:
                 assert row["params (vidlab)"] == row["params (official code)"], row
+    elif stem == "04_video_mobileformer":
+        assert r["block_equal"] is True and r["image_params_match"] is True
+        assert r["former_macs_constant"] is True               # the Former's cost does not grow with frames
+        assert r["variant_gmacs"]["video_mobileformer_1g"] < 1
+        ratio = r["equal_flops"]["r2plus1d_gmac"] / r["equal_flops"]["video_mobileformer_nano_gmac"]
+        assert 0.9 <= ratio <= 1.1
     elif stem == "05_dualformer":
         for row in r["cost_table"]:
             if row.get("params_official") is not None:
