@@ -16,7 +16,6 @@ the total is the exact extra work the models do when nobody is capturing.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -24,16 +23,7 @@ import torch
 
 import vidlab
 from vidlab.viz import capture
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def measure(model, x, iters: int, warmup: int) -> dict[str, list[float]]:

@@ -10,8 +10,6 @@ torch DataLoader. Prints a markdown table (clips/s, ms per clip) with the machin
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,14 +18,7 @@ import torch
 
 from vidlab.data import VideoClipDataset, available_backends, build_transforms, make_synthetic
 from vidlab.data.cache import CachedClipDataset, build_cache
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except Exception:
-        return platform.processor() or platform.machine()
+from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def measure(ds, workers: int, batch_size: int, batches: int) -> float:

@@ -22,6 +22,7 @@ import torch
 import vidlab
 from vidlab.models.layers import count_params
 from vidlab.profile import complexity, latency
+from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,15 +56,6 @@ def row(name: str, shape, iters: int) -> dict:
     return {"model": name, "input": "x".join(map(str, shape[2:])), "params": count_params(model),
             "gmac": c.gmacs, "attn_gmac": attention_gmacs(model, shape), "fwd_ms": fwd.median_ms,
             "fwd_iqr": fwd.iqr_ms, "fwdbwd_ms": bwd.median_ms, "fwdbwd_iqr": bwd.iqr_ms}
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ import torch
 
 import vidlab
 from vidlab.profile import complexity, latency
+from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,6 @@ def main(argv=None) -> int:
             row("ila_nano", (1, 3, 8, 128, 128), args.iters, ila_mode="token")]
     if not args.quick:
         rows.append(row("ila_vit_b32", (1, 3, 8, 224, 224), max(2, args.iters // 2)))
-    from benchmarks.train_nano import machine  # noqa: E402  (same machine string as the other benchmarks)
     print(f"# ILA, CPU batch 1, {machine()}, {datetime.date.today()}")
     print("| model | input | params | GMAC | visual GMAC | fwd ms | fwd+bwd ms |")
     print("|---|---|---|---|---|---|---|")

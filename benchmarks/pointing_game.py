@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def main(argv=None) -> int:
@@ -66,13 +65,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     summary, _ = pointing_game_table(nets, clips_with_masks(val_ds, chosen), ig_steps=args.ig_steps,
                                      seed=args.seed)
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     print(f"Pointing game on {len(chosen)} val clips of {root} at {args.frames}x{args.size}^2 "
-          f"({cpu}, {os.cpu_count()} cores, {datetime.date.today()}, scoring {time.perf_counter() - t0:.0f} s)")
+          f"({machine()}, {datetime.date.today()}, scoring {time.perf_counter() - t0:.0f} s)")
     print("| model | map | pointing game | energy in mask | model state |")
     print("|---|---|---:|---:|---|")
     for r in summary.itertuples():

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture_overhead import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 
 from vidlab.profile import scaling  # noqa: E402
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,18 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-
-
-def machine() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}"
+from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def median_ms(fn, iters: int, warmup: int = 1) -> float:

@@ -17,28 +17,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
-
-
-def machine() -> str:
-    """CPU model and cores (and the GPU when one is used), e.g. 'Intel Xeon (2 cores, 1 torch thread)'."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    desc = f"{cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-    if torch.cuda.is_available():
-        desc += f", {torch.cuda.get_device_name()}"
-    return desc
+from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def main(argv=None) -> int:

@@ -28,16 +28,7 @@ sys.path.insert(0, str(ROOT))
 import vidlab  # noqa: E402
 from vidlab.models import video_mobileformer as vmf  # noqa: E402
 from vidlab.profile import latency  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def main(argv=None) -> int:

@@ -4,8 +4,7 @@ import torch
 
 from vidlab.errors import CheckpointError
 from vidlab.models import create_model, model_info
-from vidlab.models.ila import (ILA, alignment_mask, checkpoint_filter_fn, load_clip_weights, merge_pairs,
-                               read_clip_state_dict)
+from vidlab.models.ila import alignment_mask, load_clip_weights, merge_pairs, read_clip_state_dict
 from vidlab.viz import capture
 
 NANO = dict(num_classes=5, num_frames=8, img_size=128)

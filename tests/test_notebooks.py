@@ -1,7 +1,6 @@
 """Every notebook in notebooks/ executes in smoke mode (papermill, kernel python3) and writes results.json;
 stored notebooks carry no outputs and have a tagged `parameters` cell."""
 import json
-import os
 import time
 from pathlib import Path
 

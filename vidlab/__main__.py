@@ -394,8 +394,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         try:
             from .data.cli import add_data_commands
         except ImportError as e:
+            reason = str(e)     # `e` is unbound once the except block ends
             p = sub.add_parser("data", help="dataset tools (synthetic data, Kinetics subsets, cache)")
-            p.set_defaults(func=lambda a: _fail(f"vidlab data is unavailable: {e}"))
+            p.set_defaults(func=lambda a: _fail(f"vidlab data is unavailable: {reason}"))
         else:
             add_data_commands(sub)
     else:

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..viz.capture import record, wants
-from .layers import DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_vit, to_3tuple, trunc_normal_
+from .layers import (DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_resnet, init_weights_vit, to_3tuple,
+                     trunc_normal_)
 from .registry import ModelInfo, register_model
 
 __all__ = ["Attention", "Block", "DividedBlock", "ViTConfig", "VideoViT", "Conv2Plus1d", "BasicBlock2Plus1d",
@@ -315,15 +316,7 @@ class R2Plus1d(nn.Module):
         self.num_features = cin
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.head = nn.Linear(cin, cfg.num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights_resnet(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x, self.cfg.in_chans)

@@ -127,6 +127,20 @@ def init_weights_vit(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(module.bias)
 
 
+def init_weights_resnet(model: nn.Module, linear_std: float | None = 0.01) -> None:
+    """The ResNet convention (He et al. 2015): Conv3d kaiming-normal (fan_out, ReLU), BatchNorm3d 1/0, and Linear
+    N(0, linear_std)/0 unless `linear_std` is None."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None:
+            nn.init.normal_(m.weight, 0, linear_std)
+            nn.init.zeros_(m.bias)
+
+
 def inflate_weight(weight2d: torch.Tensor, time_dim: int, mode: str = "mean") -> torch.Tensor:
     """Inflate a 2D conv kernel (O, I, kh, kw) to 3D (O, I, kt, kh, kw).
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..viz.capture import record, wants
-from .layers import DropPath, Mlp, PatchEmbed3d, check_clip, trunc_normal_
+from .layers import DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_resnet, trunc_normal_
 from .official import check_and_load, find_state_dict, load_checkpoint, strip_prefix
 from .registry import ModelInfo, register_model
 
@@ -379,12 +379,7 @@ class SIFANet(nn.Module):
         return nn.Sequential(*blocks), cout
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights_resnet(self, linear_std=None)     # Linear layers keep PyTorch's default init, as released
         for m in self.modules():
             if isinstance(m, InterFrameAttention) and m.conv_offset is not None:
                 nn.init.zeros_(m.conv_offset.weight)
