@@ -13,10 +13,12 @@ def _pyproject_deps() -> dict[str, str]:
 
 
 def _environment_deps() -> dict[str, str]:
+    """The pip requirements of environment.yml (the entries under `- pip:`)."""
+    text = (ROOT / "environment.yml").read_text()
     deps = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    for line in text.split("- pip:", 1)[1].splitlines():
         m = re.match(r"^\s+- ([A-Za-z0-9_.\-]+)([=<>!~].*)?$", line)
-        if m and m.group(1) not in {"pip", "python", "-e"} and line.strip().startswith("- ") and "pip:" not in line:
+        if m and m.group(1) != "-e":
             deps[m.group(1).lower()] = (m.group(1) + (m.group(2) or "")).replace(" ", "")
     return deps
 
