@@ -39,7 +39,7 @@ def check_results(stem: str, r: dict) -> None:
     elif stem == "01_video_data":
         assert r["num_classes"] >= 10 and len(r["reversed_pairs"]) >= 4
         assert r["pair_displacement_sign_acc"] == 1.0          # reversed pairs really move in opposite directions
-        assert r["skipped_clips"] == 1 and r["subset_counts"]["val"] > 0 and r["cache_speedup"] > 1
+        assert r["skipped_clips"] == 1 and r["subset_counts"]["val"] > 0   # (speed-ups live in benchmarks)
     elif stem == "02_the_cost_of_self_attention":
         assert r["attention_matches"] is True and r["block_macs_formula"] == r["block_macs_counted"]
         assert r["vit_joint_base_params"] == 87_147_664
