@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -25,3 +27,12 @@ def machine() -> str:
     if torch.cuda.is_available():
         desc += f", {torch.cuda.get_device_name()}"
     return desc
+
+
+def train_nano(model: str, data: str | None = None, epochs: int | None = None) -> int:
+    """Run benchmarks/train_nano.py for `model` (the shared accuracy row, with its table header); its exit code."""
+    cmd = [sys.executable, str(Path(__file__).with_name("train_nano.py")), "--model", model, "--header", "--no-progress"]
+    cmd += ["--data", str(data)] if data else []
+    cmd += ["--epochs", str(epochs)] if epochs else []
+    print("\n$ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd)

@@ -11,14 +11,13 @@ of the whole model; `visual GMAC` is the CLIP visual encoder alone (the official
 49.6 for B/32). Latency: median of --iters timed calls after one warm-up (vidlab.profile.latency; forward under
 no_grad in eval mode, forward+backward of the logit sum in train mode).
 
-Note: benchmarks/train_nano.py trains with cross-entropy only (vidlab.train.Trainer has no hook for auxiliary
-losses); ILA's released recipe adds the per-layer alignment loss — notebook 06 trains with it.
+Note: vidlab.train.Trainer adds ILA's per-layer alignment loss to the cross-entropy (the model declares
+`returns_aux`), as the released recipe does; rows measured before that hook existed trained on cross-entropy only.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 import vidlab
 from vidlab.profile import complexity, latency
-from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
+from _common import machine, train_nano  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,9 +63,7 @@ def main(argv=None) -> int:
         print(f"| {r['model']} | {r['input']} | {r['params']:,} | {r['GMAC']:.3f} | {r['visual GMAC']:.3f} | "
               f"{r['fwd ms']:.0f} | {r['fwd+bwd ms']:.0f} |")
     if args.train:
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "train_nano.py"), "--model", "ila_nano", "--data", args.data,
-               "--header"]
-        return subprocess.call(cmd, cwd=ROOT)
+        return train_nano("ila_nano", args.data)
     return 0
 
 

@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import torch
-from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
+from _common import machine, train_nano  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def median_ms(fn, iters: int, warmup: int = 1) -> float:
@@ -108,8 +105,7 @@ def main(argv=None) -> int:
     print("\n".join(model_table(names, max(2, args.iters // 2) if not args.quick else args.iters)))
     if args.train:
         print()
-        here = Path(__file__).resolve().parent
-        return subprocess.call([sys.executable, str(here / "train_nano.py"), "--model", "sifa_nano", "--header"])
+        return train_nano("sifa_nano")
     return 0
 
 

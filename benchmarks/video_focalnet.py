@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 import vidlab
 from vidlab.models.layers import count_params
 from vidlab.profile import complexity, latency
-from _common import machine  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
+from _common import machine, train_nano  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +52,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="nano only")
     p.add_argument("--iters", type=int, default=5, help="timed calls per latency (median reported)")
     p.add_argument("--train", action="store_true", help="also train the nano size (benchmarks/train_nano.py)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--data", default=str(ROOT / "data" / "synthetic"))
     args = p.parse_args(argv)
 
@@ -71,10 +70,7 @@ def main(argv=None) -> int:
         print(f"| {r['model']} | {r['input']} | {r['params']:,} | {r['gmac']:.3f} | {r['temporal_gmac']:.3f} | "
               f"{r['fwd_ms']:.0f} ({r['fwd_iqr']:.0f}) | {r['fwdbwd_ms']:.0f} ({r['fwdbwd_iqr']:.0f}) |", flush=True)
     if args.train:
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "train_nano.py"), "--model", "video_focalnet_nano",
-               "--data", args.data, "--epochs", str(args.epochs), "--header", "--no-progress"]
-        print("\n$ " + " ".join(cmd), flush=True)
-        return subprocess.call(cmd)
+        return train_nano("video_focalnet_nano", args.data, args.epochs)
     return 0
 
 
