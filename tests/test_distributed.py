@@ -15,12 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-import vidlab.train  # noqa: F401  (imported before forking, so the children inherit it)
-
 pytestmark = pytest.mark.slow
-
-# torch.optim imports torch._dynamo on first use (~10 s on a busy 2-core machine); do it once, before forking.
-torch.optim.AdamW([nn.Parameter(torch.zeros(1))])
 
 
 class Clips(Dataset):
@@ -82,9 +77,10 @@ def _free_port() -> int:
 def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
     out, res = tmp_path / "run", tmp_path / "res"
     res.mkdir()
-    # fork: the children inherit the imported torch (spawn would re-import it in each, slow on a busy CPU)
+    # spawn, not fork: forking a process whose OpenMP / DataLoader threads hold locks (earlier tests leave such
+    # threads behind) can deadlock the child; spawn re-imports torch in each child, slower but safe
     mp.start_processes(_worker, args=(2, _free_port(), str(out), str(res)), nprocs=2, join=True,
-                       start_method="fork")
+                       start_method="spawn")
     r0, r1 = (torch.load(res / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["weights"].keys() == r1["weights"].keys()
     for k in r0["weights"]:
