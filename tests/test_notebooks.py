@@ -26,6 +26,7 @@ EXPECTED_KEYS: dict[str, list[str]] = {
                               "equal_flops", "capture_shapes", "train", "cost_vs_frames"],
     "05_dualformer": ["keys_per_query_tiny", "cost_table", "gp_keys_nano_stage0", "query_attention_shares",
                       "capture_shapes", "gmac_growth", "val_top1"],
+    "06_ila": ["params_b32_total", "b32_visual_gmac_residual", "b32_visual_gmac_token", "points_shape", "masks_shape"],
     "07_sifa": ["block_max_abs_diff", "toy_weight_regular", "toy_weight_motion", "capture_shapes", "costs"],
     "08_train_and_compare": ["leaderboard", "frame_order"],
     "09_interpretability": ["pointing_game", "sanity", "num_clips_scored"],
@@ -63,6 +64,10 @@ def check_results(stem: str, r: dict) -> None:
                 assert row["params_vidlab"] == row["params_official"], row
         assert r["gp_keys_nano_stage0"] == 40
         assert r["gmac_growth"]["dualformer_nano"] < r["gmac_growth"]["vit_joint_nano"]
+    elif stem == "06_ila":
+        assert r["params_b32_total"] == 201_596_977                    # the official count, exactly
+        assert 48 < r["b32_visual_gmac_residual"] < 51 and r["b32_visual_gmac_token"] < r["b32_visual_gmac_residual"]
+        assert r["points_shape"][-1] == 2
     elif stem == "07_sifa":
         assert r["block_max_abs_diff"] < 1e-5                    # the notebook's op equals vidlab's
         assert r["toy_weight_motion"] > r["toy_weight_regular"]   # deformation follows the motion
