@@ -7,7 +7,7 @@ size's validation accuracy on the default synthetic data.
 
 Rows: ila_nano at 8x128^2 in both modes (released `residual`, paper `token`) and ila_vit_b32 (the smallest paper
 variant, linear head) at 8x224^2. MACs by vidlab.profile.complexity (FlopCounterMode + SDPA formula; MAC = FLOP/2)
-of the whole model; `visual GMAC` is the CLIP visual encoder alone (the official-code figure in ARCHITECTURES.md is
+of the whole model; `visual GMAC` is the CLIP visual encoder alone (the official-code figure in docs/architectures.md is
 49.6 for B/32). Latency: median of --iters timed calls after one warm-up (vidlab.profile.latency; forward under
 no_grad in eval mode, forward+backward of the logit sum in train mode).
 

@@ -34,7 +34,7 @@ def test_registered_build_and_shapes(name):
 
 @pytest.mark.parametrize("name", NANOS)
 def test_every_costly_op_is_counted(name):
-    """ARCHITECTURES.md §6: nothing but the known cheap families (norms, activations, additions) goes uncounted."""
+    """docs/architectures.md §6: nothing but the known cheap families (norms, activations, additions) goes uncounted."""
     c = complexity(nano(name), (1, 3, T, S, S))
     assert c.unknown_ops == {} and c.macs > 0
 
@@ -134,7 +134,7 @@ def test_vit_joint_base_exact_params_and_macs():
         "params_official"]
     assert sum(p.numel() for p in m16.parameters()) == 87_749_776
     c = complexity(m, (1, 3, 8, 224, 224))
-    assert round(c.gmacs, 1) == 79.0                       # ARCHITECTURES.md §0
+    assert round(c.gmacs, 1) == 79.0                       # docs/architectures.md §0
     attention = 12 * 785 * 785 * 64 * 12 * 2               # blocks x Nq x Nk x head_dim x heads x (QK^T, AV)
     bmm = c.by_op.set_index("op")["macs"]
     assert bmm.get("aten.bmm", 0) + bmm.get("aten._scaled_dot_product_flash_attention_for_cpu", 0) == attention

@@ -12,7 +12,7 @@ from vidlab.models import dualformer as df
 from vidlab.models.layers import count_params
 from vidlab.viz.capture import capture
 
-# exact counts of the official model definitions (ARCHITECTURES.md §3.4): backbone, backbone + 400-class head
+# exact counts of the official model definitions (docs/architectures.md §3.4): backbone, backbone + 400-class head
 OFFICIAL = {"dualformer_tiny": (21_767_360, 21_972_560), "dualformer_small": (48_908_064, 49_215_664),
             "dualformer_base": (86_837_632, 87_247_632)}
 
@@ -59,7 +59,7 @@ def test_pyramid_geometry_matches_the_release():
     assert gp[1].coarse[0].kernel_size == (1, 7, 7) and gp[1].coarse[3].kernel_size == (4, 1, 1)
     assert gp[2].coarse is None and gp[3].fine is None and gp[3].norm is None
     keys = [sum(math.prod(g) for g in a.pyramid_grids(grid)) for a, grid in zip(gp, m.cfg.stage_grids())]
-    assert keys == [456, 456, 392, 784]                         # ARCHITECTURES.md §3.2 table
+    assert keys == [456, 456, 392, 784]                         # docs/architectures.md §3.2 table
     assert isinstance(m.stages[0].blocks[0].attn, df.LocalWindowAttention)
 
 
@@ -210,7 +210,7 @@ def test_nano_loss_falls():
 # --- official checkpoints ----------------------------------------------------------------------------------------
 
 def official_layout(dims, heads, depths, fine, coarse, num_classes, k1=7, flat=False):
-    """An official-layout state dict (key names and shapes from ARCHITECTURES.md §3.5, not from the official code).
+    """An official-layout state dict (key names and shapes from docs/architectures.md §3.5, not from the official code).
 
     fine[s]: fine kernel per stage ((1,1,1) = plain global); coarse[s]: the lr.3 kernel or None."""
     g = torch.Generator().manual_seed(0)

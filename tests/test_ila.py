@@ -37,7 +37,7 @@ def clip_batch(b=2, t=8, s=128):
     ("ila_vit_l14", dict(img_size=336, num_frames=16), 568_083_297, 304_293_888, 118_077_024, 7_100_160),
 ])
 def test_paper_params_exact(name, kw, total, visual, ila, mit):
-    """ARCHITECTURES.md §4.5: whole K400 model as released (visual + ILA + MIT + text tower + prompts)."""
+    """docs/architectures.md §4.5: whole K400 model as released (visual + ILA + MIT + text tower + prompts)."""
     with torch.device("meta"):
         m = create_model(name, head="text", **kw)
     g = m.param_counts()
@@ -212,7 +212,7 @@ def test_state_dict_round_trip(nano, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- weights
 def _official_block_keys(i, D, C=64, P=32, ssv2=False):
-    """Official key names and shapes of one ILA block (ARCHITECTURES.md §4.6), written from the documentation."""
+    """Official key names and shapes of one ILA block (docs/architectures.md §4.6), written from the documentation."""
     b = f"visual.transformer.resblocks.{i}."
     bn = lambda k, c: {f"{k}.weight": (c,), f"{k}.bias": (c,), f"{k}.running_mean": (c,), f"{k}.running_var": (c,),
                        f"{k}.num_batches_tracked": ()}

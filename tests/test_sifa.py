@@ -12,7 +12,7 @@ from vidlab.models.sifa import (InterFrameAttention, SIFASwin, SIFASwinConfig, c
                                 inter_frame_attention, load_image_weights, motion_salient_map, sample_neighbours)
 from vidlab.viz import capture
 
-# Official counts (ARCHITECTURES.md §5.4/5.5, measured from FuchenUSTC/SIFA @ 8899ed6) and the frozen 1/C constants
+# Official counts (docs/architectures.md §5.4/5.5, measured from FuchenUSTC/SIFA @ 8899ed6) and the frozen 1/C constants
 # (`def_cor.weight`, (C, T', k, k)) that vidlab replaces by a scalar.
 R50_OFFICIAL, R50_CONSTANTS = 43_105_440, 64_512            # 16 frames (T' = 4)
 R101_OFFICIAL, R101_CONSTANTS = 63_692_512, 138_240         # 16 frames, measured from the official code
@@ -33,7 +33,7 @@ def _bilinear_ref(img, y, x):
 
 
 def _attention_ref(q, v, off, k=3):
-    """Loop reference of the released op on one pair (kernel semantics, written from ARCHITECTURES.md §5.3)."""
+    """Loop reference of the released op on one pair (kernel semantics, written from docs/architectures.md §5.3)."""
     C, H, W = q.shape
     out, wts = torch.zeros_like(q), torch.zeros(k * k, H, W, dtype=q.dtype)
     for h in range(H):
@@ -244,7 +244,7 @@ def test_state_dict_round_trip(tmp_path):
 
 
 def _official_r50_state_dict(model, T_prime=4):
-    """Official SIFA-Net keys (ARCHITECTURES.md §5.7): conv_offset on the bottleneck itself, def_cor.weight
+    """Official SIFA-Net keys (docs/architectures.md §5.7): conv_offset on the bottleneck itself, def_cor.weight
     (C, T', k, k) = 1/C per SIFA block, saved from the DDP wrapper ('module.')."""
     sd = {}
     for k, v in model.state_dict().items():

@@ -12,7 +12,7 @@ from vidlab.models import video_focalnet as vfn
 from vidlab.models.layers import count_params
 from vidlab.viz.capture import capture
 
-# exact counts of the official model definitions at 400 classes (ARCHITECTURES.md §1.4)
+# exact counts of the official model definitions at 400 classes (docs/architectures.md §1.4)
 OFFICIAL = {"video_focalnet_tiny": (96, (2, 2, 6, 2), 49_553_272, 21_587_556),
             "video_focalnet_small": (96, (2, 2, 18, 2), 88_735_168, 39_305_352),
             "video_focalnet_base": (128, (2, 2, 18, 2), 157_389_216, 69_856_072),
@@ -23,7 +23,7 @@ TEMPORAL = ("f_temporal.weight", "f_temporal.bias", "focal_layers_temporal.0.0.w
 
 def official_layout(C, depths, num_classes=400, temporal=True):
     """Key -> shape of an official checkpoint's ``model`` dict, written from the documented layout
-    (ARCHITECTURES.md §1.5), not from vidlab's model: L = 2 levels, kernels 3 and 5, dense temporal convs."""
+    (docs/architectures.md §1.5), not from vidlab's model: L = 2 levels, kernels 3 and 5, dense temporal convs."""
     shapes = {"patch_embed.proj.weight": (C, 3, 4, 4), "patch_embed.proj.bias": (C,),
               "patch_embed.norm.weight": (C,), "patch_embed.norm.bias": (C,)}
     for s, depth in enumerate(depths):
@@ -87,7 +87,7 @@ def test_model_info_reports_the_base_flops_inconsistency():
 
 
 def test_macs_match_the_official_count():
-    """MACs per view within 2% of the official definition counted by fvcore (ARCHITECTURES.md §1.4)."""
+    """MACs per view within 2% of the official definition counted by fvcore (docs/architectures.md §1.4)."""
     from vidlab.profile import complexity
     for name, size, official in [("video_focalnet_tiny", 224, 63.14), ("video_focalnet_nano", 128, 1.016)]:
         with torch.device("meta"):

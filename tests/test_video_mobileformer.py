@@ -15,7 +15,7 @@ from vidlab.viz import capture
 
 VARIANTS = ["video_mobileformer_nano", "video_mobileformer_500m", "video_mobileformer_1g",
             "video_mobileformer_2g", "video_mobileformer_6g"]
-# ARCHITECTURES.md 2.6: exact parameter counts of the video sizes (400 classes, 3x3x3 depthwise kernels)
+# docs/architectures.md 2.6: exact parameter counts of the video sizes (400 classes, 3x3x3 depthwise kernels)
 VIDEO_PARAMS = {"video_mobileformer_nano": 2_898_372, "video_mobileformer_500m": 2_898_372,
                 "video_mobileformer_1g": 3_877_420, "video_mobileformer_2g": 8_572_240,
                 "video_mobileformer_6g": 12_993_432}
@@ -63,7 +63,7 @@ def test_image_reduction_param_counts_exact(variant):
 
 @pytest.mark.parametrize("variant,macs,published", [("508m", 498_467_680, 508e6), ("294m", 286_732_160, 294e6)])
 def test_image_reduction_macs(variant, macs, published):
-    """conv+linear+matmul MACs equal the image code's count exactly (ARCHITECTURES.md 2.4); with DyReLU products
+    """conv+linear+matmul MACs equal the image code's count exactly (docs/architectures.md 2.4); with DyReLU products
     added (Mobile-Former's convention) they are within 2.1 % of the published 'FLOPs'."""
     with torch.device("meta"):
         m = VideoMobileFormer(image_mobileformer_config(variant))
@@ -114,7 +114,7 @@ def _bridge_const(m):
 # ------------------------------------------------------------------------------- official (image) checkpoints
 def image_layout_state_dict(variant: str, num_classes: int = 1000, seed: int = 0) -> dict:
     """A random state dict in the image Mobile-Former repository's layout, built from the documented key names
-    (ARCHITECTURES.md 2.7) and the variant table alone -- not from vidlab's model or the official code."""
+    (docs/architectures.md 2.7) and the variant table alone -- not from vidlab's model or the official code."""
     cfg = image_mobileformer_config(variant)
     g = torch.Generator().manual_seed(seed)
     d, M = cfg.token_dim, cfg.num_tokens
@@ -202,7 +202,7 @@ def image_layout_state_dict(variant: str, num_classes: int = 1000, seed: int = 0
 @pytest.mark.parametrize("variant,n_keys", [("294m", 616), ("508m", 616), ("52m", 460)])
 def test_official_image_checkpoint_loads_strictly_into_image_reduction(variant, n_keys):
     sd = image_layout_state_dict(variant)
-    assert len(sd) == n_keys  # ARCHITECTURES.md 2.7: 616 entries for 294M, BN buffers included
+    assert len(sd) == n_keys  # docs/architectures.md 2.7: 616 entries for 294M, BN buffers included
     assert sum(v.numel() for k, v in sd.items() if not k.split(".")[-1].startswith(("running", "num_"))) \
         == IMAGE_PARAMS[variant]
     m = VideoMobileFormer(image_mobileformer_config(variant)).eval()

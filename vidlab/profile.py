@@ -6,7 +6,7 @@
     c.table                   # pandas DataFrame, one row per module (hierarchical), MACs / FLOPs / params
     c.uncounted               # {"aten.gelu": 12, ...}: ops that ran, do arithmetic, and were not counted
 
-**MAC vs FLOP** (ARCHITECTURES.md §6). Papers, fvcore and thop print multiply-accumulates (MACs) and call them
+**MAC vs FLOP** (docs/architectures.md §6). Papers, fvcore and thop print multiply-accumulates (MACs) and call them
 "FLOPs"; `torch.utils.flop_counter.FlopCounterMode` counts 2 FLOPs per MAC. vidlab always prints both: counting
 is done in FLOPs and ``MAC = FLOP / 2``, which is exact for everything counted by default.
 

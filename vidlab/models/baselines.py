@@ -370,7 +370,7 @@ def _vit(attention: str, num_classes: int, num_frames: int, img_size: int, **cfg
 @register_model(info=ModelInfo(
     **_VIVIT, variant="ViT-B/16, joint space-time attention, tubelet 2x16x16 (vidlab's config)", input="8x224x224",
     params_official=87_147_664, flops_convention="vidlab.profile MACs per view",
-    notes="Not a published model: the plain-attention reference of ARCHITECTURES.md §0. 784+1 tokens at 8x224²; "
+    notes="Not a published model: the plain-attention reference of docs/architectures.md §0. 784+1 tokens at 8x224²; "
           "87,147,664 params and 79.0 GMAC (attention matmuls 11.4) at 400 classes; at 16 frames 87,749,776 "
           "and 180.6 GMAC."))
 def vit_joint_base(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> VideoViT:

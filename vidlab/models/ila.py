@@ -6,7 +6,7 @@ Idea. A CLIP image ViT runs on every frame. In every layer, each adjacent frame 
 aligns the two frames implicitly (the two windows are pulled onto the same content by a cosine loss). The aligned
 features carry temporal information into the *spatial* self-attention, so no temporal self-attention is needed.
 
-Two readings of "carry into the spatial attention" (ARCHITECTURES.md §4.7a):
+Two readings of "carry into the spatial attention" (docs/architectures.md §4.7a):
 
 * ``ila_mode="residual"`` (default, the released code; official weights load): the per-frame aligned map and the
   pair trunk's "interactive" features are added to the tokens through two zero-initialised linear layers, so every
@@ -626,7 +626,7 @@ class ILA(nn.Module):
             blk.ila.align_decay(factor)
 
     def param_counts(self) -> dict[str, int]:
-        """Parameter counts by part, as ARCHITECTURES.md §4.5 counts them."""
+        """Parameter counts by part, as docs/architectures.md §4.5 counts them."""
         ila_parts = ("align_proj.", "align_norm.", "ila.", "skip_aligned.", "skip_interactive.")
         ila = sum(p.numel() for n, p in self.visual.transformer.resblocks.named_parameters()
                   if n.split(".", 1)[1].startswith(ila_parts))

@@ -32,7 +32,7 @@ class ModelInfo:
     input: str = ""                      # e.g. "8x224x224"
     views: str = ""                      # test views, e.g. "4x3"
     params_reported: float | None = None     # as reported (count, not millions); None when not reported
-    params_official: int | None = None       # exact count of the official code (ARCHITECTURES.md)
+    params_official: int | None = None       # exact count of the official code (docs/architectures.md)
     gflops_reported: float | None = None     # per view, as reported
     flops_convention: str = ""               # e.g. "thop MACs per view (called FLOPs)"
     top1: dict = field(default_factory=dict)  # {"K400": 79.8, ...}

@@ -325,7 +325,7 @@ class VideoFocalNet(nn.Module):
 def checkpoint_filter_fn(state_dict: dict, model: VideoFocalNet) -> dict:
     """Official Video-FocalNets checkpoint (``ckpt['model']``) -> vidlab state dict.
 
-    vidlab keeps the official names and shapes (``layers.{s}.blocks.{j}.modulation.f`` etc., ARCHITECTURES.md
+    vidlab keeps the official names and shapes (``layers.{s}.blocks.{j}.modulation.f`` etc., docs/architectures.md
     §1.5), so this is an identity that drops nothing; it only strips a ``backbone.`` prefix if present and rejects
     official *temporal* weights for the depthwise teaching variant, whose convs have another shape.
     """

@@ -14,7 +14,7 @@ The idea in one picture (one block, X local map, Z the M global tokens of the wh
 Only M ~ 6 tokens summarise the whole clip, so the bridges cost O(M * T*H*W * C) -- linear in frames -- and
 the Former costs O(M^2 d + M d^2) whatever T is: no attention between the T*H*W local positions ever.
 
-Where each piece comes from (ARCHITECTURES.md section 2):
+Where each piece comes from (docs/architectures.md section 2):
   * Fixed by the paper's abstract: a lightweight 3D-CNN for local context in parallel with a Transformer over
     very few global tokens (e.g. 6) for the whole video, exchanging information by two-way cross-attention.
   * Followed as the image Mobile-Former code computes it: Mobile->Former with K = V = X (no projection on the
