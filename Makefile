@@ -8,13 +8,14 @@ MODE ?= auto
 DATA ?= data/synthetic
 TEST_ARGS ?=
 
-.PHONY: run test lab data venv clean bench help
+.PHONY: run test lab data zoo venv clean bench help slides slides
 
 help:
 	@echo "make run    set up .venv, generate the default data, execute every notebook into build/"
 	@echo "make test   set up .venv and run all tests (unit tests + every notebook in smoke mode)"
 	@echo "make lab    open JupyterLab on the vidlab kernel"
 	@echo "make bench  run the benchmark scripts (prints tables)"
+	@echo "make slides reveal.js slides of every notebook into build/ (offline; after make run they carry the outputs)"
 
 # The venv is rebuilt when pyproject.toml changes (stale) or when it is missing.
 # torch==2.13.0 goes in first so that nothing later pulls a CUDA build.
@@ -31,11 +32,18 @@ venv: $(STAMP)
 data: $(STAMP)
 	$(VENV)/bin/vidlab data synth --out $(DATA)
 
-run: $(STAMP) data
+# Every *_nano model trained once with its recipe into data/checkpoints (skipped when already trained for $(DATA)).
+zoo: $(STAMP) data
+	$(VENV)/bin/vidlab zoo --data $(DATA)
+
+run: $(STAMP) data zoo
 	$(PY) -m vidlab.course --mode $(MODE) --data $(DATA) --out build
 
 test: $(STAMP)
 	$(PY) -m pytest $(TEST_ARGS)
+
+slides: $(STAMP)
+	$(PY) -m vidlab.course --slides --out build
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -196,3 +196,22 @@ def test_timesformer_checkpoint_converts(tmp_path):
     torch.testing.assert_close(m2(x), m(x))
     with pytest.raises(ValueError, match="tubelet t=1"):
         timesformer_checkpoint_filter_fn(official, nano("vit_divided_nano"))
+
+
+def test_timesformer_released_pyth_with_training_state_and_fp16(tmp_path):
+    """A PySlowFast .pyth: 'model_state' ('model.' keys, here fp16) beside 'optimizer_state', 'epoch', 'cfg'.
+    It loads (upcast); a non-tensor entry inside the state dict is refused by name."""
+    from vidlab.errors import CheckpointError
+    from vidlab.models.baselines import timesformer_checkpoint_filter_fn
+    m = nano("vit_divided_nano", tubelet=(1, 16, 16)).eval()
+    official = {f"model.{k}": (v.squeeze(2) if k == "patch_embed.proj.weight" else v).half()
+                for k, v in m.state_dict().items()}
+    path = tmp_path / "TimeSformer_divST_fp16.pyth"
+    torch.save({"model_state": official, "optimizer_state": {"state": {}}, "epoch": 15, "cfg": "TRAIN: ..."}, path)
+    from vidlab.models.official import load_pretrained
+    m2 = vidlab.create_model("vit_divided_nano", num_classes=K, num_frames=T, img_size=S, tubelet=(1, 16, 16))
+    load_pretrained(m2, path, converter=timesformer_checkpoint_filter_fn)                       # strict
+    for k, v in m2.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, m.state_dict()[k].half().float()), k
+    with pytest.raises(CheckpointError, match=r"model\.ema \(dict\)"):
+        timesformer_checkpoint_filter_fn(dict(official, **{"model.ema": {}}), m2)

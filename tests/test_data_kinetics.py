@@ -155,7 +155,9 @@ def test_broken_clip_skipped_and_counted_across_workers(broken_copy):
     assert bad not in indices and indices.count(bad + 1) == 2  # replaced by the next clip, deterministically
     with pytest.warns(UserWarning, match="skipping unreadable clip"):
         clip, label, j = ds[bad]
-    assert j == bad + 1 and torch.equal(clip, ds[bad + 1][0]) and ds.num_skipped == 2
+    assert j == bad + 1 and torch.equal(clip, ds[bad + 1][0])
+    assert ds.num_skipped == 1 and ds.num_skip_attempts == 2   # one broken file, drawn twice
+    assert {s["stand_in"] for s in ds.skipped} == {ds.samples[bad + 1].path}
     ds.reset_skipped()
     assert ds.num_skipped == 0
     with pytest.warns(UserWarning, match="skipping"):

@@ -320,3 +320,78 @@ def test_image_weights_inflate(tmp_path):
     assert torch.all(m.stages[0].blocks[1].attn.coarse[3].weight == 1 / 16)       # (4, 2, 2) average pool
     assert torch.all(m.stages[1].blocks[1].attn.coarse[3].weight == 1 / 4)        # (4, 1, 1)
     assert torch.equal(m.head.weight, head_before)                                 # classifier untouched
+
+
+def test_paper_variants_default_to_the_paper_input():
+    """Defaults = the paper's and the official configs' input, 32x224^2: the official parameter counts and an
+    official checkpoint load without any size argument."""
+    for name, (_, total) in OFFICIAL.items():
+        with torch.device("meta"):
+            m = vidlab.create_model(name)
+        assert (m.cfg.num_frames, m.cfg.img_size) == (32, 224) and not m.cfg.pyramid_pad
+        assert count_params(m) == total, name
+        assert vidlab.model_info(name)["input"].startswith("32x224x224")
+
+
+def test_released_mmcv_file_variants_load(tmp_path):
+    """What a released mmcv file may carry: 'meta' and 'optimizer' beside 'state_dict', fp16 tensors, a DDP
+    'module.' before 'backbone.'. All load (upcast); a non-tensor inside the state dict is refused by name."""
+    dims, heads, depths = (16, 32, 64, 128), (1, 2, 4, 8), (2, 2, 2, 2)
+    sd = official_layout(dims, heads, depths, num_classes=7, **TINY_GEOMETRY)["state_dict"]
+    half = {"module." + k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+    torch.save({"meta": {"epoch": 30}, "state_dict": half, "optimizer": {"state": {}, "param_groups": []}},
+               tmp_path / "fp16.pth")
+    m = vidlab.create_model("dualformer_tiny", num_classes=7, embed_dims=dims, num_heads=heads, depths=depths,
+                            pretrained=tmp_path / "fp16.pth")
+    w = m.stages[0].blocks[1].attn.fine.weight
+    assert w.dtype == torch.float32 and torch.equal(w, sd["backbone.blocks.0.1.attn.sr.weight"].half().float())
+    assert m.stages[1].blocks[1].attn.coarse[1].num_batches_tracked.item() == 100
+    with pytest.raises(CheckpointError, match=r"ema_backbone \(dict\)"):
+        df.checkpoint_filter_fn(dict(sd, ema_backbone={"decay": 0.999}), m)
+
+
+def _released_gp_attention(mod, x):
+    """GP-MSA as the release computes it (sail-sg/dualformer GPAttention.forward): plain strided Conv3d that
+    drop the rows past the last whole kernel, then attention. x (B, D, H, W, C)."""
+    B, D, H, W, C = x.shape
+    nh, hd = mod.num_heads, C // mod.num_heads
+    g = x.permute(0, 4, 1, 2, 3)
+    conv = lambda m, t: F.conv3d(t, m.weight, m.bias, stride=m.kernel_size, groups=C)   # noqa: E731
+    fine = conv(mod.fine, g)
+    coarse = conv(mod.coarse[3], F.relu(mod.coarse[1](conv(mod.coarse[0], g))))
+    ctx = mod.norm(torch.cat([fine.flatten(2), coarse.flatten(2)], 2).transpose(1, 2))
+    q = mod.q(x.reshape(B, -1, C)).view(B, -1, nh, hd).transpose(1, 2)
+    k, v = mod.kv(ctx).view(B, -1, 2, nh, hd).permute(2, 0, 3, 1, 4)
+    out = (((q @ k.transpose(-2, -1)) * hd ** -0.5).softmax(-1) @ v).transpose(1, 2).reshape(B, -1, C)
+    return mod.proj(out).view(B, D, H, W, C), ctx.shape[1]
+
+
+def test_pyramid_floors_like_the_release_at_8x128x64_and_pad_is_an_option():
+    """An 8x128x64 clip: the stage-0 grid (4, 32, 16) is not a multiple of the coarse level's (1, 7, 7) step.
+    Default = the release (4 of 32 rows and 2 of 16 columns never reach the coarse level); pyramid_pad=True
+    zero-pads to (35, 21) instead and gives another function."""
+    torch.manual_seed(0)
+    kw = dict(num_classes=7, num_frames=8, img_size=128, embed_dims=(16, 32, 64, 128), num_heads=(1, 2, 4, 8),
+              depths=(2, 2, 2, 2))
+    m = vidlab.create_model("dualformer_tiny", **kw).eval()
+    gp = m.stages[0].blocks[1].attn
+    assert gp.coarse[0].kernel_size == (1, 7, 7) and gp.coarse[3].kernel_size == (1, 1, 1)
+    assert gp.pyramid_grids((4, 32, 16)) == [(4, 8, 4), (4, 4, 2)]                # floor: 128 + 32 keys
+    x = torch.randn(2, 4, 32, 16, 16)
+    with torch.no_grad():
+        ref, keys = _released_gp_attention(gp, x)
+        torch.testing.assert_close(gp(x), ref, atol=1e-5, rtol=1e-5)
+    assert keys == 128 + 32
+    padded = vidlab.create_model("dualformer_tiny", pyramid_pad=True, **kw).eval()
+    padded.load_state_dict(m.state_dict())                                       # same weights, same keys
+    assert padded.stages[0].blocks[1].attn.pyramid_grids((4, 32, 16)) == [(4, 8, 4), (4, 5, 3)]
+    clip = torch.randn(1, 3, 8, 128, 64)
+    with torch.no_grad():
+        a, b = m(clip), padded(clip)
+    assert a.shape == b.shape == (1, 7) and (a - b).abs().max() > 1e-4           # padding changes the function
+    with torch.no_grad():                                                        # but not where nothing is left
+        s = torch.randn(1, 3, 8, 224, 224)
+        big = vidlab.create_model("dualformer_tiny", **dict(kw, img_size=224)).eval()
+        big_pad = vidlab.create_model("dualformer_tiny", pyramid_pad=True, **dict(kw, img_size=224)).eval()
+        big_pad.load_state_dict(big.state_dict())
+        torch.testing.assert_close(big(s), big_pad(s))                             # 224: every grid divides

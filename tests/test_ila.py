@@ -342,3 +342,19 @@ def test_clip_weights_plain_and_torchscript(tmp_path):
     rep = load_clip_weights(m, tmp_path / "ViT-nano.pt")
     assert "visual.conv1.weight" in rep["loaded"] and "head.logit_scale" in rep["loaded"]
     assert torch.equal(m.visual.conv1.weight, h.visual.conv1.weight.float())
+
+
+def test_released_ddp_fp16_checkpoint_loads(tmp_path):
+    """ILA saves the DDP model ('module.' keys) and CLIP's Conv/Linear weights in fp16 when built on a GPU;
+    both load (upcast), and a non-tensor entry in the state dict is refused by name."""
+    from vidlab.models.ila import checkpoint_filter_fn
+    sd = _official_state_dict(ssv2=True)
+    half = {"module." + k: (v.half() if v.is_floating_point() and v.ndim >= 2 else v) for k, v in sd.items()}
+    torch.save({"model": half, "optimizer": {}, "lr_scheduler": {}, "max_accuracy": 0.0, "epoch": 29},
+               tmp_path / "ila_fp16.pth")
+    m = create_model("ila_nano", pretrained=tmp_path / "ila_fp16.pth", trunk="ssv2", **NANO)   # strict
+    w = m.state_dict()["visual.transformer.resblocks.1.align_proj.weight"]
+    assert w.dtype == torch.float32
+    assert torch.equal(w, sd["visual.transformer.resblocks.1.message_fc.weight"].half().float())
+    with pytest.raises(CheckpointError, match=r"lr_scheduler \(dict\)"):
+        checkpoint_filter_fn(dict(sd, lr_scheduler={"last_epoch": 3}), m)

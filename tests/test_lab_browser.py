@@ -1,5 +1,10 @@
-"""A real browser: JupyterLab from the venv on loopback, headless Chromium runs 00_start_here.ipynb end to end,
-no cell may show an error, the explorer widget must render; a screenshot is saved under build/."""
+"""A real browser with the network blocked (every request that is not to this machine is aborted):
+
+- JupyterLab from the venv on loopback, headless Chromium runs 00_start_here.ipynb end to end: no cell may show an
+  error, equations render as math, the live explorer draws once (with its play button and colour bar);
+- the course build's offline HTML page of 00 (executed in smoke mode) renders its equations with the MathJax copy
+  in build/_static and shows the explorer's static copy; the slides of 03 start reveal.js offline.
+Screenshots are saved under build/."""
 import os
 import shutil
 import socket
@@ -80,6 +85,29 @@ _STATE_JS = """() => {
 }"""
 
 
+_LOCAL = ("http://127.0.0.1", "http://localhost", "file://", "data:", "blob:", "about:")
+
+
+def _block_network(page) -> list[str]:
+    """Abort every request that leaves this machine; returns the list the aborted URLs are appended to."""
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(_LOCAL):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    return blocked
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_start_here_runs_in_a_real_browser(lab):
@@ -88,10 +116,9 @@ def test_start_here_runs_in_a_real_browser(lab):
     shot = ROOT / "build" / "lab_00_start_here.png"
     shot.parent.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        blocked = _block_network(page)
         page.set_default_timeout(240_000)          # a 2-core CI machine is slow to boot JupyterLab and the kernel
         try:
             page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", wait_until="domcontentloaded")
@@ -105,9 +132,74 @@ def test_start_here_runs_in_a_real_browser(lab):
             widget = page.locator(".vidlab-explorer")
             widget.first.wait_for(state="attached", timeout=60_000)
             widget.first.scroll_into_view_if_needed()
-            page.wait_for_timeout(1000)
+            # the explorer's view is a PNG that the browser decoded (it drew), with a play button beside it
+            page.wait_for_function("""() => { const i = document.querySelector('.vidlab-explorer img');
+                                             return i && i.complete && i.naturalWidth > 100; }""", timeout=60_000)
+            n_explorers = widget.count()
+            has_play = page.locator(".vidlab-explorer .widget-play, .vidlab-explorer .jupyter-widgets button").count()
+            # equations in the markdown cells are typeset by JupyterLab's MathJax (served by the lab server)
+            page.wait_for_function("document.querySelectorAll('.jp-MarkdownOutput mjx-container').length > 0",
+                                   timeout=60_000)
+            raw_tex = page.evaluate("""() => [...document.querySelectorAll('.jp-MarkdownOutput')]
+                                        .some(e => e.innerText.includes('$$'))""")
+            page.wait_for_timeout(500)
         finally:
             page.screenshot(path=str(shot), full_page=False)
             browser.close()
     assert not state["errors"], "cells raised errors in the browser: " + "; ".join(state["errors"])
     assert state["done"] == state["n"] and shot.stat().st_size > 10_000
+    assert n_explorers == 1, f"the explorer is drawn {n_explorers} times (the live one only, where a kernel runs)"
+    assert has_play > 0 and not raw_tex
+    assert not [u for u in blocked if "mathjax" in u.lower() or "widget" in u.lower()], blocked
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_course_html_and_slides_render_offline(smoke_data, tmp_path, monkeypatch):
+    """The course build's pages need nothing from the network: math typeset by the local MathJax, the explorer's
+    static copy as an image, reveal.js started from the local copy."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+    from vidlab import course
+    out = tmp_path / "build"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    rc = course.build("smoke", str(smoke_data), str(out), only=["00"], slides=True, ckpt=str(tmp_path / "ck"))
+    assert rc == 0
+    page_html = (out / "00_start_here.html").read_text()
+    assert "SMOKE build" in page_html and "_static/mathjax/MathJax.js" in page_html
+    assert "00_start_here" in (out / "index.html").read_text() and "smoke" in (out / "index.html").read_text()
+    course.build_slides(str(out), only=["03"])
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        blocked = _block_network(page)
+        page.set_default_timeout(60_000)
+        try:
+            page.goto((out / "00_start_here.html").as_uri())
+            page.wait_for_function("window.MathJax && MathJax.Hub && document.querySelectorAll("
+                                   "'.MathJax, .MathJax_CHTML, .MathJax_Display').length > 0")
+            page.wait_for_function("MathJax.Hub.queue.pending === 0 && !MathJax.Hub.queue.running")
+            raw_tex = page.evaluate("""() => [...document.querySelectorAll('.jp-RenderedMarkdown')]
+                                        .some(e => e.innerText.includes('$$'))""")
+            # typeset with the shipped web fonts (not a fallback), without errors
+            font = page.evaluate("MathJax.OutputJax['HTML-CSS'] && MathJax.OutputJax['HTML-CSS'].fontInUse")
+            errors = page.evaluate("document.body.innerText.includes('Math Processing Error')")
+            imgs = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+                                        .filter(i => i.complete && i.naturalWidth > 100).length""")
+            page.screenshot(path=str(ROOT / "build" / "offline_00_start_here.png"), full_page=False)
+            page.goto((out / "03_video_focalnet.slides.html").as_uri())
+            page.wait_for_function("window.Reveal && Reveal.isReady() && Reveal.getTotalSlides() > 3")
+            page.wait_for_function("document.querySelectorAll('.MathJax').length > 0 && MathJax.Hub.queue.pending === 0")
+            page.evaluate("Reveal.slide(1)")
+            page.wait_for_timeout(1500)
+            slides = page.evaluate("Reveal.getTotalSlides()")
+            errors = errors or page.evaluate("document.body.innerText.includes('Math Processing Error')")
+            page.screenshot(path=str(ROOT / "build" / "offline_03_slide1.png"), full_page=False)
+        finally:
+            browser.close()
+    assert not blocked, f"the offline pages asked the network for {blocked[:3]}"
+    assert not raw_tex, "an equation is still raw $$...$$ text"
+    assert font == "STIX-Web" and not errors, (font, errors)
+    assert imgs >= 2, "the clip and the explorer's static copy should be drawn as images"
+    assert slides > 3

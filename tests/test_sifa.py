@@ -287,7 +287,102 @@ def test_official_layout_converts_and_loads_strictly(tmp_path):
     torch.save({"model": bad}, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError):
         vidlab.create_model("sifa_resnet50", num_classes=7, pretrained=tmp_path / "bad.pth")
-    assert "layer2.1.def_cor.weight" not in checkpoint_filter_fn({"layer2.1.def_cor.weight": torch.zeros(1)}, m)
+    assert "layer2.1.def_cor.weight" not in checkpoint_filter_fn({"layer2.1.def_cor.weight": torch.ones(1)}, m)
+    with pytest.raises(CheckpointError, match=r"layer2\.1\.def_cor\.weight: expected the frozen constant 1/C"):
+        checkpoint_filter_fn({"layer2.1.def_cor.weight": torch.zeros(128, 4, 3, 3)}, m)   # a trained def_cor
+
+
+def _swin_official_buffers(ws, H, W, shift):
+    """The structural buffers of a released (timm) Swin block, computed as timm's SwinTransformerBlock does:
+    relative_position_index (ws², ws²) and, for a shifted block, attn_mask (nW, ws², ws²) with -100 across regions."""
+    coords = torch.stack(torch.meshgrid([torch.arange(ws), torch.arange(ws)], indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+    rel[:, :, 0] += ws - 1
+    rel[:, :, 1] += ws - 1
+    rel[:, :, 0] *= 2 * ws - 1
+    index = rel.sum(-1)
+    if not shift:
+        return index, None
+    img = torch.zeros(1, H, W, 1)
+    cnt = 0
+    for h in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+        for w in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+            img[:, h, w, :] = cnt
+            cnt += 1
+    win = img.view(1, H // ws, ws, W // ws, ws, 1).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws)
+    mask = win.unsqueeze(1) - win.unsqueeze(2)
+    return index, mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+SWIN_SMALL = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=4, num_frames=8,
+                  img_size=128, deformable=False, num_classes=5)
+
+
+def _official_swin_checkpoint(model):
+    """A released SIFA-Swin checkpoint: the training script's {'opt', 'model' (DDP, 'module.'), 'epoch'} with
+    timm Swin's persistent buffers in every block (index) and in every shifted block (mask)."""
+    sd = {"module." + k: v.clone() for k, v in model.state_dict().items()}
+    res = model.cfg.img_size // model.cfg.patch_size
+    for s, layer in enumerate(model.layers):
+        r = res // 2 ** s
+        for b in range(len(layer.blocks)):
+            ws = model.cfg.window_size
+            shift = ws // 2 if b % 2 == 1 else 0
+            if r <= ws:                                        # timm: one window covers the map, no shift
+                ws, shift = r, 0
+            index, mask = _swin_official_buffers(ws, r, r, shift)
+            sd[f"module.layers.{s}.blocks.{b}.attn.relative_position_index"] = index
+            if mask is not None:
+                sd[f"module.layers.{s}.blocks.{b}.attn_mask"] = mask
+    return {"opt": {"lr": 0.1}, "model": sd, "epoch": 30}
+
+
+def test_official_swin_checkpoint_with_structural_buffers_loads(tmp_path):
+    torch.manual_seed(0)
+    src = SIFASwin(SIFASwinConfig(**SWIN_SMALL)).eval()
+    for b in (b for layer in src.layers for b in layer.blocks):    # every path live (not the zero init)
+        torch.nn.init.normal_(b.tda_norm.weight, 1.0, 0.1)
+        torch.nn.init.normal_(b.conv.weight, std=0.05)
+    ckpt = _official_swin_checkpoint(src)
+    buffers = [k for k in ckpt["model"] if k.endswith(("relative_position_index", "attn_mask"))]
+    assert len(buffers) == 11                                  # 8 indices + 3 masks (the last stage is not shifted)
+    torch.save(ckpt, tmp_path / "sifa_swin.pth")
+    m = vidlab.create_model("sifa_swin_base", pretrained=tmp_path / "sifa_swin.pth", **SWIN_SMALL).eval()  # strict
+    x = torch.randn(1, 3, 8, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), src(x), atol=1e-6, rtol=1e-5)
+    for key in ("module.layers.1.blocks.1.attn_mask", "module.layers.2.blocks.0.attn.relative_position_index"):
+        bad = _official_swin_checkpoint(src)
+        bad["model"][key] = bad["model"][key].clone()
+        bad["model"][key].view(-1)[3] += 1
+        torch.save(bad, tmp_path / "bad.pth")
+        with pytest.raises(CheckpointError, match=key[len("module."):].replace(".", r"\.") + ": 1 of"):
+            vidlab.create_model("sifa_swin_base", pretrained=tmp_path / "bad.pth", **SWIN_SMALL)
+    # a mask where vidlab's block is not shifted (a checkpoint of another size): refused by name
+    extra = _official_swin_checkpoint(src)
+    extra["model"]["module.layers.3.blocks.1.attn_mask"] = torch.zeros(1, 4, 4)
+    torch.save(extra, tmp_path / "extra.pth")
+    with pytest.raises(CheckpointError, match=r"layers\.3\.blocks\.1\.attn_mask: the checkpoint has"):
+        vidlab.create_model("sifa_swin_base", pretrained=tmp_path / "extra.pth", **SWIN_SMALL)
+
+
+def test_swin_window_attention_sdpa_equals_explicit_softmax():
+    """The SDPA path (bias + shift mask as one float mask) equals the explicit softmax the capture path forms."""
+    torch.manual_seed(0)
+    m = SIFASwin(SIFASwinConfig(**SWIN_SMALL)).eval()
+    blk = m.layers[0].blocks[1]
+    assert blk.attn_mask is not None
+    x = torch.randn(2 * 64, 16, 16)                            # 2 images x 64 windows of 4x4 tokens
+    with torch.no_grad():
+        fast = blk.attn(x, blk.attn_mask)
+        with capture(blk) as maps:
+            slow = blk.attn(x, blk.attn_mask)
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+    a = maps["attn.attention"]
+    assert a.shape == (128, 1, 16, 16)
+    torch.testing.assert_close(a.sum(-1), torch.ones(128, 1, 16))
+    # a query never attends across shift regions: the last window mixes 4 regions
+    assert (a[63][0][blk.attn_mask[63] < 0] < 1e-30).all()
 
 
 def _torchvision_resnet_keys(layers=(3, 4, 6, 3)):

@@ -301,3 +301,35 @@ def test_bad_input_raises_a_clear_error():
         m(torch.randn(1, 3, 8, 64, 64))
     with pytest.raises(ValueError, match="multiple of 32"):
         vidlab.create_model("video_focalnet_nano", img_size=100)
+
+
+def test_released_file_variants_ddp_prefix_fp16_and_non_tensors(tmp_path):
+    """What a real Video-FocalNets file may carry: a DDP 'module.' prefix, an AMP (fp16) save, training state
+    beside 'model'. All load; a non-tensor inside the state dict is refused by name."""
+    from vidlab.models.video_focalnet import checkpoint_filter_fn
+    g = torch.Generator().manual_seed(1)
+    sd = {k: torch.randn(s, generator=g) * 0.05 for k, s in official_layout(32, (1, 1, 2, 1), num_classes=5).items()}
+    half = {"module." + k: v.half() for k, v in sd.items()}
+    torch.save({"model": half, "optimizer": {"state": {}}, "lr_scheduler": {}, "epoch": 3, "amp": {}},
+               tmp_path / "fp16.pth")
+    m = vidlab.create_model("video_focalnet_nano", num_classes=5, pretrained=tmp_path / "fp16.pth")   # strict
+    for k, v in m.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, sd[k].half().float()), k
+    bad = dict(sd, **{"layers.0.blocks.0.optimizer_state": {"step": 3}})
+    with pytest.raises(CheckpointError, match=r"layers\.0\.blocks\.0\.optimizer_state \(dict\)"):
+        checkpoint_filter_fn(bad, m)
+
+
+def test_temporal_conv_layouts_equal_conv1d():
+    """`temporal_conv` (im2col GEMM for wide dense convs, Conv1d otherwise) equals Conv1d over each time series."""
+    from vidlab.models.video_focalnet import temporal_conv
+    torch.manual_seed(0)
+    for C, k, groups in ((256, 5, 1), (256, 3, 1), (64, 3, 1), (64, 5, 64)):
+        conv = torch.nn.Conv1d(C, C, k, padding=k // 2, groups=groups, bias=False)
+        x = torch.randn(2, 4, 6, C, requires_grad=True)                         # (B, T, M, C)
+        ref = conv(x.permute(0, 2, 3, 1).reshape(12, C, 4)).view(2, 6, C, 4).permute(0, 3, 1, 2)
+        out = temporal_conv(x, conv)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        gw = torch.autograd.grad(out.square().sum(), conv.weight)[0]
+        gw_ref = torch.autograd.grad(ref.square().sum(), conv.weight)[0]
+        torch.testing.assert_close(gw, gw_ref, atol=1e-4, rtol=1e-4)

@@ -364,3 +364,22 @@ def test_nano_loss_falls_on_smoke_data(smoke_data):
         losses.append(loss.item())
     assert all(math.isfinite(v) for v in losses)
     assert min(losses[-3:]) < 0.6 * losses[0], losses
+
+
+def test_timm_training_file_ddp_prefix_fp16(tmp_path):
+    """A timm-trained image Mobile-Former file: 'state_dict' (here 'module.' keys, fp16) beside 'state_dict_ema',
+    'optimizer', 'epoch'. create_model reads 'state_dict' (upcast), load_image_weights prefers the EMA weights;
+    a non-tensor entry in the state dict is refused by name."""
+    sd = image_layout_state_dict("52m")
+    ema = {k: (v + 1 if v.is_floating_point() else v) for k, v in sd.items()}
+    half = {"module." + k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+    torch.save({"state_dict": half, "state_dict_ema": ema, "optimizer": {"state": {}}, "epoch": 449},
+               tmp_path / "mf52_timm.pth.tar")
+    m = vidlab.create_model("video_mobileformer_nano", num_classes=1000, pretrained=tmp_path / "mf52_timm.pth.tar")
+    assert m.tokens.dtype == torch.float32 and torch.equal(m.tokens, sd["tokens.weight"].half().float())
+    m2 = vidlab.create_model("video_mobileformer_nano", num_classes=1000)
+    load_image_weights(m2, tmp_path / "mf52_timm.pth.tar")
+    assert torch.equal(m2.tokens, ema["tokens.weight"])
+    from vidlab.models.video_mobileformer import checkpoint_filter_fn
+    with pytest.raises(CheckpointError, match=r"optimizer \(dict\)"):
+        checkpoint_filter_fn(dict(sd, optimizer={"state": {}}), m)

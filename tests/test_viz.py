@@ -139,11 +139,57 @@ def test_plots_and_explorer(tmp_path, clip):
     plots.plot_attention(torch.rand(2, 5, 7))
     with pytest.raises(ValueError, match="expected a clip"):
         plots.clip_to_frames(torch.zeros(5, 5))
-    box = widgets.explorer({"m1": {"a": torch.rand(4, 4, 4)}, "m2": {"b": torch.rand(2, 4, 4, 4)}}, clip[0])
+    maps = {"m1": {"a": torch.rand(4, 4, 4)}, "m2": {"b": torch.rand(2, 4, 4, 4), "c": torch.rand(4, 4, 4)}}
+    box = widgets.explorer(maps, clip[0], static=False)
     assert "vidlab-explorer" in box._dom_classes
-    assert box.children[-1].value[:4] == b"\x89PNG"          # the first view is drawn without any callback
-    first = box.children[-1].value
-    box.children[1].children[1].value = 3                     # move the frame slider: the view is redrawn
-    assert box.children[-1].value != first
+    kids = {type(w).__name__ + ":" + str(getattr(w, "description", "")): w
+            for row in box.children[:-1] for w in row.children}
+    view = box.children[-1]
+    assert view.value[:4] == b"\x89PNG"                        # the first view is drawn without any callback
+    first = view.value
+    kids["IntSlider:frame"].value = 3                          # move the frame slider: the view is redrawn
+    assert view.value != first
+    assert kids["Play:play"].max == 3                           # play runs over the frames
+    before = view.value
+    kids["FloatSlider:opacity"].value = 0.9                    # opacity redraws too
+    assert view.value != before
+    assert kids["Dropdown:model"].layout.display != "none"     # two models: the model menu is shown
+    # m1 has one layer and one head: nothing to choose, so those controls are hidden
+    assert kids["Dropdown:layer"].layout.display == "none" and kids["IntSlider:head/level"].layout.display == "none"
+    kids["Dropdown:model"].value = "m2"                        # two layers, the first with two heads: shown
+    assert kids["Dropdown:layer"].layout.display != "none" and kids["IntSlider:head/level"].layout.display != "none"
+    assert kids["IntSlider:head/level"].max == 1
+    kids["Dropdown:layer"].value = "c"                          # one head again: the head slider hides
+    assert kids["IntSlider:head/level"].layout.display == "none"
     fig = widgets.explorer({"a": torch.rand(4, 4, 4)}, clip[0], static=True)
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 4 + 1                               # 4 frames and the row's colour bar
+    big = widgets.explorer_static(maps, clip[0])
+    assert len(big.axes) == 3 * 4 + 3                           # one row per map, one colour bar per row
+    big.canvas.draw()                                           # titles only on the top row, labels on the left:
+    boxes = [ax.title.get_window_extent() for ax in big.axes if ax.get_title()]
+    assert len(boxes) == 4 and all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_explorer_is_static_where_no_one_can_interact(clip, monkeypatch):
+    """Outside a kernel with a live front end (here: plain pytest) the explorer is the static figure only."""
+    import matplotlib.figure
+    monkeypatch.delenv("VIDLAB_EXPLORER", raising=False)
+    assert widgets.live_frontend() is False
+    assert isinstance(widgets.explorer({"a": torch.rand(4, 4, 4)}, clip[0]), matplotlib.figure.Figure)
+    monkeypatch.setenv("VIDLAB_EXPLORER", "live")
+    assert widgets.live_frontend() is True
+    assert not isinstance(widgets.explorer({"a": torch.rand(4, 4, 4)}, clip[0]), matplotlib.figure.Figure)
+    with pytest.raises(ValueError, match="expected \\(T, h, w\\)"):
+        widgets.explorer({"a": torch.rand(4)}, clip[0], static=True)
+
+
+def test_map_grid_titles_do_not_overlap(clip):
+    """Notebook 09's grid of every model's maps: long "model: map" titles wrap instead of running into each other."""
+    names = [f"video_mobileformer: token attention {i}" for i in range(4)] + \
+            [f"dualformer: global attention received {i}" for i in range(4)]
+    fig = plots.map_grid({n: torch.rand(4, 4, 4) for n in names}, clip[0], frame=1, ncols=4)
+    fig.canvas.draw()
+    boxes = [ax.title.get_window_extent() for ax in fig.axes if ax.get_title()]
+    assert len(boxes) == 8
+    assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all("\n" in ax.get_title() for ax in fig.axes if ax.get_title())

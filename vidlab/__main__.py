@@ -18,7 +18,7 @@ import math
 import sys
 from pathlib import Path
 
-from .errors import CheckpointError, ConfigError, DatasetError, VidlabError
+from .errors import CheckpointError, CheckpointSaveError, ConfigError, DatasetError, VidlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,10 +67,42 @@ def _views(text: str) -> str:
 
 def _check_model(name: str) -> None:
     from .models import list_models
-    known = list_models()
-    if name not in known:
-        close = [n for n in known if n.split("_")[0] == name.split("_")[0]] or known
-        raise ConfigError(f"argument --model: unknown model {name!r}; known: {', '.join(close)}")
+    from .models.registry import suggest_models
+    if name not in list_models():
+        near = suggest_models(name)
+        raise ConfigError(f"argument --model: unknown model {name!r}; "
+                          + (f"did you mean {', '.join(near)}?" if near else "`vidlab models` lists them"))
+
+
+def _build_model(name: str, **kwargs):
+    """create_model, with a model's refusal of the input (ILA needs >= 2 frames, Video-FocalNet sizes divisible
+    by 32, ViT sizes by the patch) turned into one line naming the arguments."""
+    from .models import create_model
+    try:
+        return create_model(name, **kwargs)
+    except (ValueError, AssertionError) as e:
+        if isinstance(e, VidlabError):
+            raise
+        given = ", ".join(f"--{k.replace('num_', '').replace('img_', '')} {v}"
+                          for k, v in kwargs.items() if k in ("num_frames", "img_size"))
+        raise ConfigError(f"--model {name} cannot take {given}: {e}") from None
+
+
+def _check_device(text: str) -> None:
+    from .utils import resolve_device
+    try:
+        resolve_device(text)
+    except ConfigError as e:
+        raise ConfigError(f"argument --device: {e}") from None
+
+
+def _check_out(path: str) -> None:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"argument --out: {path} is a file, not a folder")
+    parent = next((q for q in [p, *p.parents] if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise ConfigError(f"argument --out: {parent} is a file, so {path} cannot be a folder")
 
 
 def _check_dir(path: str, arg: str) -> Path:
@@ -136,7 +168,8 @@ def cmd_profile(args) -> int:
     from .profile import complexity, latency
     from .utils import resolve_device
     _check_model(args.model)
-    model = create_model(args.model, num_classes=args.num_classes, num_frames=args.frames,
+    _check_device(args.device)
+    model = _build_model(args.model, num_classes=args.num_classes, num_frames=args.frames,
                          img_size=args.size).eval()
     shape = (args.batch_size, 3, args.frames, args.size, args.size)
     c = complexity(model, shape)
@@ -173,6 +206,23 @@ def _reversed_pairs(root: Path) -> list:
     return []
 
 
+_RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
+                 "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
+                 "label_smoothing": "label_smoothing", "clip_grad": "clip_grad", "frames": "num_frames",
+                 "size": "img_size", "stream_clips": "stream_clips"}
+
+
+def _train_recipe(args):
+    """The model's registered recipe with the flags the user gave (each overrides one field)."""
+    from .models import get_recipe
+    given = {field: getattr(args, flag) for flag, field in _RECIPE_FLAGS.items() if getattr(args, flag) is not None}
+    rec = get_recipe(args.model).replace(**given)
+    shown = ", ".join(f"{k}={v}" for k, v in rec.to_dict().items())
+    print(f"recipe of {args.model}{' with ' + ', '.join(sorted(given)) + ' from the command line' if given else ''}:"
+          f" {shown}")
+    return rec
+
+
 def cmd_train(args) -> int:
     import torch
     from .models import create_model, model_info
@@ -180,28 +230,38 @@ def cmd_train(args) -> int:
 
     _check_model(args.model)
     root = _check_dir(args.data, "--data")
+    _check_out(args.out)
+    _check_device(args.device)
     if args.resume and not Path(args.resume).is_file():
         raise ConfigError(f"argument --resume: no such checkpoint: {args.resume}")
     distributed = init_distributed()
     info = model_info(args.model)
     if distributed and rank() != 0:
         torch.distributed.barrier()  # let rank 0 build the decode cache (if any) before the others read it
-    train_ds, val_ds = build_datasets(root, ("train", "val"), num_frames=args.frames, img_size=args.size,
-                                      mean=info["mean"], std=info["std"], cache=args.cache, seed=args.seed)
+    rec = _train_recipe(args)
+    if args.cache:
+        train_ds, val_ds = build_datasets(root, ("train", "val"), num_frames=rec.num_frames, img_size=rec.img_size,
+                                          mean=info["mean"], std=info["std"], cache=True, seed=args.seed)
+    else:
+        from .zoo import recipe_datasets
+        train_ds, val_ds = recipe_datasets(rec, root, seed=args.seed, mean=info["mean"], std=info["std"])
     if distributed and rank() == 0:
         torch.distributed.barrier()
     classes = list(train_ds.classes)
-    model_args = {"num_classes": len(classes), "num_frames": args.frames, "img_size": args.size}
+    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size}
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
-    model = create_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                      warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-                      clip_grad=args.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
+    model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
+    cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
+                      warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
+                      label_smoothing=rec.label_smoothing, optimizer=rec.optimizer,
+                      clip_grad=rec.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
                       num_workers=args.workers, seed=args.seed, device=args.device, out_dir=args.out,
                       views=args.views)
-    meta = {"model_args": model_args, "data": {"root": str(root), "num_frames": args.frames, "img_size": args.size,
-                                               "sampling": "segment"}, "command": "vidlab " + " ".join(args.argv)}
+    cfg.overwrite = args.overwrite   # an --out that holds another run is refused without it
+    meta = {"model_args": model_args, "recipe": rec.to_dict(),
+            "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size, "sampling": "segment",
+                     "stream_clips": rec.stream_clips}, "command": "vidlab " + " ".join(args.argv)}
     trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
     main = rank() == 0
     if args.resume:
@@ -211,10 +271,15 @@ def cmd_train(args) -> int:
             raise CheckpointError(f"argument --resume: {e}") from None
         if main:
             print(f"resumed from {args.resume} after epoch {done}")
+        if trainer.finished:
+            if main:
+                print(f"nothing left to do: {args.resume} already finished its {done} epoch(s); ask for more "
+                      "with --epochs to train on", file=sys.stderr)
+            return 0
     if main:
         n = sum(p.numel() for p in model.parameters())
         print(f"{args.model}: {n / 1e6:.2f} M params, {len(classes)} classes, {len(train_ds)} train / "
-              f"{len(val_ds)} val clips, {args.frames}x{args.size}x{args.size}, device {trainer.device}"
+              f"{len(val_ds)} val clips, {rec.num_frames}x{rec.img_size}x{rec.img_size}, device {trainer.device}"
               + (f", {torch.distributed.get_world_size()} processes" if distributed else ""))
     history = trainer.fit()
     if distributed:
@@ -223,10 +288,11 @@ def cmd_train(args) -> int:
         return 0
     out = Path(args.out)
     best = max((h["val_top1"] for h in history if not math.isnan(h["val_top1"])), default=float("nan"))
-    print(f"best val top-1 {best:.1f}%; wrote {out / 'last.pt'}, {out / 'best.pt'}, {out / 'metrics.csv'}")
+    written = ", ".join(str(out / n) for n in ("last.pt", "best.pt", "metrics.csv") if (out / n).exists())
+    print(f"best val top-1 {best:.1f}%; wrote {written}")
     pairs = _reversed_pairs(root)
     if pairs and not args.no_frame_order:
-        fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=args.batch_size,
+        fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=rec.batch_size,
                               seed=args.seed, num_workers=args.workers)
         print(f"frame-order test on the time-reversed pairs ({fo['n']} val clips): top-1 ordered "
               f"{fo['ordered']:.1f}% vs shuffled {fo['shuffled']:.1f}%; pairwise {fo['ordered_pairwise']:.1f}% vs "
@@ -257,6 +323,7 @@ def cmd_eval(args) -> int:
     if not Path(args.checkpoint).is_file():
         raise ConfigError(f"argument --checkpoint: no such file: {args.checkpoint}")
     root = _check_dir(args.data, "--data")
+    _check_device(args.device)
     try:
         model, ckpt = _load_for_eval(args.checkpoint)
     except CheckpointError as e:
@@ -276,6 +343,9 @@ def cmd_eval(args) -> int:
     r = trainer.evaluate(ds, views=args.views)
     print(f"{ckpt['model_name']} (epoch {ckpt.get('epoch', '?')}) on {root}/{args.split}: {r['num_clips']} clips, "
           f"{frames}x{size}x{size}, views {r['views']}")
+    if r["num_left_out"]:
+        print(f"{r['num_left_out']} unreadable clip(s) left out, not scored: "
+              + ", ".join(str(e["path"]) for e in r["left_out"][:5]) + (" ..." if r["num_left_out"] > 5 else ""))
     print(f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}")
     rows = [[c, int(r["confusion"][i].sum()), f"{acc:.1f}"] for i, (c, acc) in enumerate(r["per_class"].items())]
     print("\n" + _table(rows, ["class", "clips", "top-1 %"], "lrr"))
@@ -305,6 +375,58 @@ def cmd_eval(args) -> int:
 # The parser
 # --------------------------------------------------------------------------------------------------------------
 
+def _decoder_status() -> str:
+    """Which video decoder `VideoReader(backend="auto")` uses here: decord2 where it is installed, else PyAV."""
+    from importlib.metadata import PackageNotFoundError, version
+    from .data.io import available_backends
+
+    def dist(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return name
+    found = available_backends()
+    label = {"decord": dist("decord2"), "pyav": "PyAV " + dist("av").removeprefix("av").strip()}
+    if not found:
+        return "video decoder: none installed (pip install av)"
+    text = f"video decoder: {found[0]} ({label[found[0]]})"
+    if len(found) > 1:
+        text += f", falls back to {found[1]} ({label[found[1]]}) for files decord cannot read"
+    return text
+
+
+class _VersionAction(argparse.Action):
+    """`vidlab --version`: the version and the video decoder in use (the decoder is looked up only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+        print(f"vidlab {__version__}; {_decoder_status()}")          # stdout, like argparse's own version action
+        parser.exit(0)
+
+
+def cmd_info(args) -> int:
+    """Versions, video decoder and devices: what to paste into a bug report."""
+    import platform
+
+    import torch
+
+    from . import __version__
+    print(f"vidlab {__version__} ({Path(__file__).resolve().parent})")
+    print(f"python {platform.python_version()} on {platform.system()} {platform.machine()}")
+    print(f"torch {torch.__version__}")
+    print(_decoder_status())
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    print(f"devices: {', '.join(devices)}")
+    return 0
+
+
 def _data_command_requested(argv: list[str]) -> bool:
     return next((a for a in argv if not a.startswith("-")), None) == "data"
 
@@ -312,9 +434,11 @@ def _data_command_requested(argv: list[str]) -> bool:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vidlab", description="Efficient video recognition, built block by block.",
                      epilog="Run `vidlab COMMAND --help` for the options of a command.")
-    from . import __version__
-    parser.add_argument("--version", action="version", version=f"vidlab {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and the video decoder in use")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="versions, the video decoder in use, devices")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("models", help="list the registered models with their paper facts")
     p.add_argument("pattern", nargs="?", default="*", help="glob over model names, e.g. 'video_focalnet_*'")
@@ -339,27 +463,38 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a dataset folder (Kinetics layout)")
     p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
     p.add_argument("--data", required=True, help="dataset root with train/ and val/ (e.g. data/synthetic)")
-    p.add_argument("--epochs", type=_positive_int, required=True)
+    p.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's recipe, see `vidlab models "
+                                                        "NAME --recipe`)")
     p.add_argument("--out", required=True, help="run folder: last.pt, best.pt, metrics.csv, metrics.json")
     p.add_argument("--resume", help="continue from a checkpoint, e.g. runs/X/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without it, "
+                                                            "an --out holding a run is refused)")
     p.add_argument("--pretrained", help="initial weights (vidlab or official checkpoint), loaded non-strictly")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="clips per step per process (default 8)")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=_non_negative_float, default=0.05)
-    p.add_argument("--warmup-epochs", type=_non_negative_float, default=1.0)
-    p.add_argument("--label-smoothing", type=_non_negative_float, default=0.1)
-    p.add_argument("--clip-grad", type=_non_negative_float, default=1.0, help="max gradient norm; 0 disables")
+    # Training settings: each defaults to the model's registered recipe; a flag overrides that one field.
+    p.add_argument("--batch-size", type=_positive_int, help="clips per step per process (recipe)")
+    p.add_argument("--lr", type=_positive_float, help="peak learning rate (recipe)")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], help="optimizer (recipe)")
+    p.add_argument("--weight-decay", type=_non_negative_float, help="AdamW/SGD weight decay (recipe)")
+    p.add_argument("--warmup-epochs", type=_non_negative_float, help="linear warm-up epochs (recipe)")
+    p.add_argument("--label-smoothing", type=_non_negative_float, help="(recipe)")
+    p.add_argument("--clip-grad", type=_non_negative_float, help="max gradient norm; 0 disables (recipe)")
+    p.add_argument("--stream-clips", type=_non_negative_int,
+                   help="on a vidlab synthetic set: fresh clips rendered per epoch, 0 = the stored train split "
+                        "(recipe)")
     p.add_argument("--accum-steps", type=_positive_int, default=1, help="gradient accumulation steps")
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default="auto")
-    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
-    p.add_argument("--size", type=_positive_int, default=128, help="crop size in pixels (default 128)")
+    p.add_argument("--frames", type=_positive_int, help="frames per clip (recipe)")
+    p.add_argument("--size", type=_positive_int, help="crop size in pixels (recipe)")
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes")
     p.add_argument("--cache", action="store_true", help="decode the clips once into a uint8 memmap cache")
     p.add_argument("--views", type=_views, default="1x1", help="validation views per epoch, e.g. 1x1")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-frame-order", action="store_true", help="skip the frame-order test at the end")
     p.set_defaults(func=cmd_train)
+
+    from .zoo import add_parser as add_zoo_parser
+    add_zoo_parser(sub)
 
     p = sub.add_parser("eval", help="evaluate a `vidlab train` checkpoint, with multi-view testing")
     p.add_argument("--checkpoint", required=True, help="e.g. runs/X/best.pt")
@@ -408,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import NonFiniteLossError
     try:
         return int(args.func(args) or 0)
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, CheckpointSaveError) as e:   # not a user mistake: exit 1
         print(f"vidlab {args.command}: {e}", file=sys.stderr)
         return 1
     except VidlabError as e:

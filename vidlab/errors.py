@@ -46,3 +46,7 @@ class CheckpointError(VidlabError):
 
 class ConfigError(VidlabError, ValueError):
     """An argument has a value vidlab cannot use (unknown model name, bad option)."""
+
+
+class CheckpointSaveError(VidlabError):
+    """A checkpoint could not be written (disk full, folder gone); the previous checkpoint file is kept."""

@@ -45,8 +45,10 @@ def datasets(root: str | Path, num_frames: int = 8, img_size: int = 128, seed: i
     return train, val
 
 
-def results_path(name: str = "results.json") -> Path:
-    return Path(os.environ.get("VIDLAB_RESULTS_DIR", ".")) / name
+def results_path(notebook: str | None = None) -> Path:
+    """Where a notebook's results go: `$VIDLAB_RESULTS_DIR/<notebook>.json` (the course build and the tests set
+    the folder), else `./results/<notebook>.json` beside the notebook."""
+    return Path(os.environ.get("VIDLAB_RESULTS_DIR", "results")) / f"{notebook or 'results'}.json"
 
 
 def _jsonable(x):
@@ -63,12 +65,18 @@ def _jsonable(x):
     return x
 
 
-def save_results(results: dict, name: str = "results.json") -> Path:
+def save_results(results: dict, notebook: str | None = None, headline: dict | None = None) -> Path:
     """Write the notebook's key results (metrics, timings, shapes) where the tests and the course build read them:
-    `$VIDLAB_RESULTS_DIR/results.json`, else `./results.json`. Adds the environment it ran in."""
-    path = results_path(name)
+    `results_path(notebook)`, one file per notebook. `headline` is the few numbers the course index shows for it
+    (its model's top-1, the frame-order result, the key cost figure); it is stored under "headline". Adds the
+    environment it ran in."""
+    path = results_path(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(_jsonable(results))
+    if headline is not None:
+        if not isinstance(headline, dict) or not headline:
+            raise ValueError(f"save_results: headline must be a non-empty dict, got {headline!r}")
+        payload["headline"] = _jsonable(headline)
     payload.setdefault("environment", environment())
     path.write_text(json.dumps(payload, indent=2, sort_keys=True))
     print(f"results written to {path}")
@@ -96,3 +104,68 @@ def timed(label: str, store: dict | None = None):
     print(f"{label}: {dt:.1f} s")
     if store is not None:
         store[f"{label}_s"] = round(dt, 3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Train once, reuse everywhere: the notebooks' view of the model zoo (vidlab.zoo, `vidlab zoo`)
+# ---------------------------------------------------------------------------------------------------------------
+def frame_order(run) -> tuple[float | None, float | None]:
+    """(in order, shuffled): the pairwise accuracies (%) of the frame-order test the zoo recorded for a run (or its
+    metrics dict), 50 = chance; (None, None) when the data has no time-reversed pairs."""
+    m = run if isinstance(run, dict) else run.metrics
+    fo = m.get("frame_order") or {}
+    ordered = fo.get("ordered_pairwise", fo.get("in_order"))
+    shuffled = fo.get("shuffled_pairwise", fo.get("shuffled") if "in_order" in fo else None)
+    return ordered, shuffled
+
+
+def zoo_run(name: str, data_root, ckpt_root, smoke: bool = False, device="auto", seed: int = 0, **overrides):
+    """`vidlab.zoo.load_or_train` with one line that says where the model came from: the zoo's checkpoint for this
+    model, recipe and data, else trained here with the model's recipe (SMOKE: a tiny budget that writes nothing
+    into the zoo). Returns the zoo's run (model, history, metrics, recipe, datasets())."""
+    from .zoo import load_or_train
+    run = load_or_train(name, data_root, ckpt_root=ckpt_root, smoke=smoke, device=str(device), seed=seed,
+                        progress=not smoke, **overrides)
+    m, (ordered, shuffled) = run.metrics, frame_order(run)
+    label = name + "".join(f" {k}={v}" for k, v in overrides.items())
+    if run.source == "zoo":
+        where = f"loaded from the zoo ({run.checkpoint})"
+    elif smoke:
+        where = "trained here on the SMOKE budget (a pipeline check: the numbers mean nothing)"
+    else:
+        where = f"trained here with its recipe ({len(run.history)} epochs); `vidlab zoo` trains it once for every notebook"
+    order = (f"; frame order (pairwise): {ordered:.0f} % in order, {shuffled:.0f} % shuffled"
+             if ordered is not None and shuffled is not None else "")
+    print(f"{label}: {where}\n  input {run.num_frames}x{run.img_size}^2, val top-1 {m.get('top1', float('nan')):.1f} %"
+          f"{order}")
+    return run
+
+
+def plot_history(histories: dict, title: str = "", chance: float | None = None):
+    """Training loss and validation top-1 over every epoch, one line per run ({label: history rows})."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
+    for label, hist in histories.items():
+        ep = [h["epoch"] for h in hist]
+        ax[0].plot(ep, [h["train_loss"] for h in hist], "o-", ms=3, label=label)
+        ax[1].plot(ep, [h.get("val_top1", h.get("top1")) for h in hist], "o-", ms=3, label=label)
+    if chance is not None:
+        ax[1].axhline(chance, color="gray", ls=":", lw=1, label="chance")
+    ax[0].set(xlabel="epoch", ylabel="train loss")
+    ax[1].set(xlabel="epoch", ylabel="val top-1 (%)")
+    ax[1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def run_headline(run, **extra) -> dict:
+    """The index's headline for a notebook built around one model: its top-1, the frame-order result and where
+    the model came from, plus `extra` (the notebook's key cost figure)."""
+    ordered, shuffled = frame_order(run)
+    head = {"model": run.name, "from": run.source, "top-1 %": round(float(run.metrics["top1"]), 1)}
+    if ordered is not None and shuffled is not None:
+        head["frame order in order/shuffled %"] = f"{ordered:.0f}/{shuffled:.0f}"
+    head.update(extra)
+    return head

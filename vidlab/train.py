@@ -8,15 +8,24 @@
 What the loop does, in order: AdamW (no weight decay on norms, biases, position embeddings and tokens), a cosine
 learning-rate schedule with linear warm-up stepped once per optimiser step, label smoothing, automatic mixed
 precision on CUDA (bf16 where the GPU supports it, else fp16 with a GradScaler), gradient accumulation and
-clipping. After each epoch it evaluates, logs a CSV/JSON row, and writes `last.pt` (and `best.pt` when validation
-top-1 improves) atomically, so a kill in the middle of a write leaves the previous good file.
+clipping. The last training batch is dropped when it is incomplete (a batch of one breaks BatchNorm). After each
+epoch it evaluates, logs a CSV/JSON row, and writes `best.pt` (when validation top-1 improves) and then `last.pt`
+atomically, so a kill in the middle of a write leaves the previous good file, and `best.pt` always holds the best
+epoch of the history in `last.pt` (a resume re-creates it if needed).
+
+The run folder (`out_dir`) is checked before the first step: it must be a writable folder with room for the
+checkpoints, and one that already holds a run is only trained into with `resume()` or `overwrite=True`. A
+checkpoint that cannot be written (a full disk) stops training with `CheckpointSaveError`, which says how much
+space is needed; the previous checkpoint is kept. Temporary files of interrupted writes are removed on start.
 
 Checkpoints hold only tensors, numbers, strings, lists and dicts, so they load with
 ``torch.load(path, weights_only=True)``; they carry every random state (python, numpy, torch, cuda) so that
 `Trainer.resume(path)` continues *exactly*: 2 epochs straight give the same weights as 1 epoch, stop, resume, 1 more.
 
 Data: datasets return ``(clip float (3, T, H, W), label int, index int)`` (`vidlab.data.VideoClipDataset`); a broken
-clip may come back as ``None`` and is dropped from its batch; the dataset's ``num_skipped`` is reported per epoch.
+clip may come back as ``None`` and is dropped from its batch. Per epoch the log reports the broken files met and
+how often they were drawn (a training set replaces them by stand-ins). Evaluation never substitutes: it scores the
+readable clips and reports how many, and which, were left out (`num_left_out`, `left_out`).
 
 Multi-GPU: launch with ``torchrun --nproc_per_node=N -m vidlab train ...``. When a process group is initialised
 (`init_distributed()` does it from torchrun's environment) the Trainer wraps the model in DistributedDataParallel,
@@ -34,6 +43,8 @@ import json
 import math
 import os
 import random
+import re
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -47,7 +58,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .errors import CheckpointError, ConfigError, VidlabError
+from .errors import CheckpointError, CheckpointSaveError, ConfigError, VidlabError
 from .utils import resolve_device
 
 
@@ -80,6 +91,8 @@ class TrainConfig:
     views: str = "1x1"               # validation views during fit, "<clips>x<crops>", e.g. "2x3"
     log_every: int = 10              # refresh the progress-bar numbers every N micro-steps
     progress: bool = True            # show tqdm progress bars (rank 0 only)
+    overwrite: bool = False          # train into an out_dir that holds another run (its files are replaced)
+    optimizer: str = "adamw"         # "adamw" or "sgd" (Nesterov momentum 0.9); same parameter groups for both
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -135,6 +148,16 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             decay.append(p)
     return [{"params": decay, "weight_decay": weight_decay, "group": "decay"},
             {"params": no_decay, "weight_decay": 0.0, "group": "no_decay"}]
+
+
+def build_optimizer(model: nn.Module, cfg: "TrainConfig") -> torch.optim.Optimizer:
+    """AdamW (the default) or SGD with Nesterov momentum, over `param_groups` (no decay on norms, biases, tokens)."""
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    if cfg.optimizer != "adamw":
+        raise ConfigError(f"optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def cosine_with_warmup(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:
@@ -199,11 +222,14 @@ class _ShardSampler(Sampler):
 
 
 class _MultiViewDataset(Dataset):
-    """Wraps a dataset so that item i is all its test views stacked: (views (V, 3, T, H, W), label, index).
+    """Wraps a dataset for evaluation: item i is all its test views stacked, (views (V, 3, T, H, W), label, i), or
+    None when clip i cannot be read - never another clip in its place.
 
     Views come from the dataset's `get_view(index, clip_idx, crop_idx, num_clips=, num_crops=)` hook
     (`vidlab.data.VideoClipDataset` provides it): clip_idx picks one of `num_clips` temporal windows spread over
     the video, crop_idx one of `num_crops` spatial crops (1: centre, 3: left/centre/right along the long side).
+    A dataset without the hook is read with `dataset[i]` (one view); an item that comes back for another index (a
+    stand-in for a broken clip) counts as unreadable.
     """
 
     def __init__(self, dataset, num_clips: int, num_crops: int):
@@ -213,6 +239,11 @@ class _MultiViewDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i):
+        if not hasattr(self.dataset, "get_view"):
+            item = self.dataset[i]
+            if item is None or int(item[2]) != i:
+                return None
+            return item[0][None], item[1], i
         views, label, index = [], None, i
         for c in range(self.num_clips):
             for s in range(self.num_crops):
@@ -229,8 +260,60 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)  # torch.compile wrapper
 
 
-def _num_skipped(ds) -> int:
-    return int(getattr(ds, "num_skipped", 0) or 0) if ds is not None else 0
+def _skip_state(ds) -> tuple:
+    """(attempts, {path: attempts}, stand-in paths) of a dataset's skip log so far; datasets that only count
+    (`num_skipped`) give (count, {}, set())."""
+    if ds is None:
+        return 0, {}, set()
+    skipped = getattr(ds, "skipped", None)
+    if isinstance(skipped, list) and all(isinstance(e, dict) and "path" in e for e in skipped):
+        per_file: dict[str, int] = {}
+        for e in skipped:
+            per_file[e["path"]] = per_file.get(e["path"], 0) + 1
+        return len(skipped), per_file, {e["stand_in"] for e in skipped if e.get("stand_in")}
+    return int(getattr(ds, "num_skipped", 0) or 0), {}, set()
+
+
+def _skip_delta(before: tuple, after: tuple) -> tuple[int, int, list[str], list[str]]:
+    """(broken files, attempts, their paths, stand-in paths) met between two `_skip_state` snapshots."""
+    attempts = after[0] - before[0]
+    if not after[1]:                        # a counting-only dataset: one attempt = one file
+        return attempts, attempts, [], []
+    files = sorted(p for p, n in after[1].items() if n > before[1].get(p, 0))
+    return len(files), attempts, files, sorted(after[2] - before[2])
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _nbytes(obj) -> int:
+    """Bytes of the tensors in a (nested) checkpoint: about the size of its file."""
+    if torch.is_tensor(obj):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 0
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "metrics.json", "frame_order.json")
+_TMP_FILE = re.compile(r"^\.(last\.pt|best\.pt|metrics\.csv|metrics\.json)\.tmp(\d*)$")
 
 
 def _labels_of(dataset) -> list[int]:
@@ -285,6 +368,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same folder, flush it to disk, then rename over `path`.
 
     os.replace is atomic, so a reader (or a crash) sees either the old file or the new one, never half of one.
+    A failed write (a full disk: torch raises "RuntimeError: [enforce fail at inline_container.cc]" or an OSError)
+    raises `CheckpointSaveError` saying how much space the file needs and how much is free; `path` is untouched.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -294,6 +379,15 @@ def atomic_save(obj: Any, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        try:
+            free = _mib(shutil.disk_usage(path.parent).free)
+        except OSError:
+            free = "unknown"
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
+        raise CheckpointSaveError(f"{path} could not be written ({reason}); it needs about {_mib(_nbytes(obj))}, "
+                                  f"{free} free in {path.parent}; {kept}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -320,7 +414,7 @@ class Trainer:
         self.is_main = rank() == 0
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
         if self.out_dir is not None and self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._prepare_out_dir(model)
 
         # Precision: bf16 needs no loss scaling; fp16 does (its range is too small for small gradients).
         self.amp_dtype = self._resolve_amp(cfg.amp)
@@ -332,7 +426,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
+        self.optimizer = build_optimizer(self.model, cfg)
         # train_ds may be None for an evaluation-only Trainer (what `vidlab eval` builds).
         n_batches = len(self._train_loader(0)) if train_ds is not None else 1
         self.steps_per_epoch = math.ceil(n_batches / cfg.accum_steps)
@@ -346,7 +440,54 @@ class Trainer:
         self.epoch = 0            # epochs completed
         self.global_step = 0      # optimiser steps taken
         self.best_top1 = -1.0
+        self.best_epoch = 0       # the epoch best.pt holds (0: none yet)
         self.history: list[dict] = []
+        self.resumed_from: str | None = None
+        self._bn = _has_batchnorm(self.model)
+        self.skipped_batches = 0  # training batches of one clip left out (BatchNorm cannot train on them)
+
+    def _prepare_out_dir(self, model: nn.Module) -> None:
+        """Before any work: out_dir must be a writable folder with room for the checkpoints; leftovers of
+        interrupted writes (`.last.pt.tmp<pid>` of a process that is gone) are removed."""
+        out = self.out_dir
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out_dir {out} is a file, not a folder; choose a folder for the run")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test{os.getpid()}"
+            probe.write_bytes(b"vidlab")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(f"out_dir {out} is not a writable folder ({e.strerror or e})") from None
+        for f in out.iterdir():
+            m = _TMP_FILE.match(f.name)
+            if m and f.is_file() and not (m.group(2) and _pid_alive(int(m.group(2)))):
+                f.unlink()
+        # last.pt + best.pt + one temporary copy; a checkpoint holds the weights and AdamW's two moments
+        params = sum(_nbytes(t) for t in model.state_dict().values())
+        need = 3 * (params + 2 * sum(_nbytes(q) for q in model.parameters() if q.requires_grad))
+        free = shutil.disk_usage(out).free
+        if free < need:
+            raise ConfigError(f"out_dir {out} has {_mib(free)} free; the checkpoints of this run need about "
+                              f"{_mib(need)} (last.pt, best.pt and a temporary copy)")
+
+    def _existing_run(self) -> str:
+        """'' or why out_dir cannot be trained into from scratch (it holds another run)."""
+        found = [n for n in RUN_FILES if (self.out_dir / n).exists()]
+        if not found:
+            return ""
+        if self.cfg.overwrite:
+            for n in found:
+                (self.out_dir / n).unlink()
+            return ""
+        what = ""
+        try:
+            epochs = json.loads((self.out_dir / "metrics.json").read_text()).get("epochs", [])
+            what = f", {len(epochs)} epoch(s) logged"
+        except (OSError, ValueError, AttributeError):
+            pass
+        return (f"out_dir {self.out_dir} already holds a run ({', '.join(found)}{what}); continue it with resume "
+                f"(--resume {self.out_dir / 'last.pt'}) or replace it with overwrite=True (--overwrite)")
 
     # ---- set-up helpers ------------------------------------------------------------------------------------
     def _resolve_amp(self, amp) -> torch.dtype | None:
@@ -378,9 +519,12 @@ class Trainer:
             sampler.set_epoch(epoch)
         else:
             sampler = RandomSampler(self.train_ds, generator=g)
+        # An incomplete last batch is dropped (it could hold one clip, and BatchNorm cannot train on one); a
+        # training set smaller than one batch is kept as its single batch.
+        drop_last = len(sampler) > self.cfg.batch_size
         return DataLoader(self.train_ds, batch_size=self.cfg.batch_size, sampler=sampler,
                           num_workers=self.cfg.num_workers, collate_fn=collate_clips, generator=g,
-                          pin_memory=self.device.type == "cuda", drop_last=False)
+                          pin_memory=self.device.type == "cuda", drop_last=drop_last)
 
     def _eval_loader(self, ds, batch_size: int | None = None) -> DataLoader:
         sampler = _ShardSampler(len(ds), rank(), world_size()) if is_distributed() else SequentialSampler(ds)
@@ -391,38 +535,89 @@ class Trainer:
     # ---- training ------------------------------------------------------------------------------------------
     def fit(self, max_epochs: int | None = None) -> list[dict]:
         """Train until `cfg.epochs` (or stop early after `max_epochs` in total; the schedule still spans
-        `cfg.epochs`, so a later `fit()` or `resume()` carries on where this one stopped). Returns the history."""
+        `cfg.epochs`, so a later `fit()` or `resume()` carries on where this one stopped). Returns the history.
+
+        Raises ConfigError before the first step when out_dir holds another run (and neither resume() nor
+        cfg.overwrite was used), and CheckpointSaveError when a checkpoint cannot be written."""
         if self.train_ds is None:
             raise ConfigError("Trainer.fit needs a training dataset (train_ds is None)")
+        if self.out_dir is not None and self.epoch == 0 and self.resumed_from is None:
+            problem = self._existing_run() if self.is_main else ""
+            if is_distributed():
+                box = [problem]
+                dist.broadcast_object_list(box, src=0)
+                problem = box[0]
+            if problem:
+                raise ConfigError(problem)
+        if self.out_dir is not None and self.is_main:
+            self._ensure_best()
+        if self.finished:
+            warnings.warn(f"{self.resumed_from or 'this run'}: the run already finished its {self.epoch} epoch(s) "
+                          f"(epochs={self.cfg.epochs}); nothing is left to do. Ask for more epochs to train on",
+                          stacklevel=2)
         stop = min(self.cfg.epochs, max_epochs or self.cfg.epochs)
         while self.epoch < stop:
             t0 = time.perf_counter()
-            skipped0 = _num_skipped(self.train_ds) + _num_skipped(self.val_ds)
+            skips0 = [_skip_state(self.train_ds), _skip_state(self.val_ds)]
             train = self.train_one_epoch(self.epoch)
             row = {"epoch": self.epoch + 1, **train}
             last = self.epoch + 1 == self.cfg.epochs
             if self.val_ds is not None and ((self.epoch + 1) % self.cfg.eval_every == 0 or last):
                 ev = self.evaluate(self.val_ds, views=self.cfg.views)
-                row.update(val_loss=ev["loss"], val_top1=ev["top1"], val_top5=ev["top5"])
+                row.update(val_loss=ev["loss"], val_top1=ev["top1"], val_top5=ev["top5"],
+                           val_clips=ev["num_clips"], val_left_out=ev["num_left_out"])
             else:
-                row.update(val_loss=float("nan"), val_top1=float("nan"), val_top5=float("nan"))
-            row["skipped_clips"] = _num_skipped(self.train_ds) + _num_skipped(self.val_ds) - skipped0
+                row.update(val_loss=float("nan"), val_top1=float("nan"), val_top5=float("nan"),
+                           val_clips=0, val_left_out=0)
+            deltas = [_skip_delta(b, _skip_state(ds)) for b, ds in zip(skips0, (self.train_ds, self.val_ds))]
+            row["skipped_clips"] = sum(d[0] for d in deltas)     # broken files met this epoch
+            row["skip_attempts"] = sum(d[1] for d in deltas)     # times they were drawn
+            row["skipped_files"] = deltas[0][2] + deltas[1][2]
+            row["stand_ins"] = deltas[0][3]
             row["lr"] = self.optimizer.param_groups[0]["lr"]
             row["time_s"] = time.perf_counter() - t0
             self.epoch += 1
+            is_best = not math.isnan(row["val_top1"]) and row["val_top1"] > self.best_top1
+            if is_best:
+                self.best_top1, self.best_epoch = row["val_top1"], self.epoch
             self.history.append(row)
             self._log_epoch(row)
             if self.out_dir is not None and self.is_main:
-                is_best = not math.isnan(row["val_top1"]) and row["val_top1"] > self.best_top1
-                if is_best:
-                    self.best_top1 = row["val_top1"]
-                self.save_checkpoint(self.out_dir / "last.pt")
-                if is_best:
-                    self.save_checkpoint(self.out_dir / "best.pt")
+                # best.pt first: a kill between the two writes leaves last.pt one epoch behind, and the resumed
+                # run redoes that epoch and rewrites both; the other order could lose best.pt for good.
+                try:
+                    if is_best:
+                        self.save_checkpoint(self.out_dir / "best.pt")
+                    self.save_checkpoint(self.out_dir / "last.pt")
+                except CheckpointSaveError as e:
+                    raise CheckpointSaveError(f"epoch {self.epoch} finished but was not saved: {e}. Free some "
+                                              f"space, then resume from {self.out_dir / 'last.pt'}") from None
                 self._write_metrics()
-            elif not math.isnan(row["val_top1"]):
-                self.best_top1 = max(self.best_top1, row["val_top1"])
         return self.history
+
+    def _ensure_best(self) -> None:
+        """After a resume best.pt must hold the best epoch. When it is missing or holds another epoch and the
+        best epoch is the one just restored (a kill while best.pt was written), it is re-created from it."""
+        if self.best_epoch <= 0:
+            return
+        path = self.out_dir / "best.pt"
+        held = -1
+        if path.is_file():
+            try:
+                held = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", -1))
+            except Exception:
+                held = -1
+        if held == self.best_epoch or held > self.epoch:  # right, or written by an epoch that is being redone
+            return
+        if self.best_epoch == self.epoch:
+            self.save_checkpoint(path)
+            tqdm.write(f"re-created {path} from the resumed epoch {self.epoch} (the best, val top-1 "
+                       f"{self.best_top1:.1f}%)")
+        else:
+            warnings.warn(f"{path} {'holds epoch ' + str(held) if held > 0 else 'is missing or unreadable'}, but the "
+                          f"best epoch was {self.best_epoch} (val top-1 {self.best_top1:.1f}%), whose weights are "
+                          "no longer available; it will be written again when a later epoch does better",
+                          stacklevel=3)
 
     def train_one_epoch(self, epoch: int) -> dict:
         cfg, model = self.cfg, self.train_model
@@ -434,12 +629,17 @@ class Trainer:
         correct = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
         t0 = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        # tqdm.auto's class calls iter() on what it is given and then iterates it again: given the loader, that
+        # starts the workers twice (and decodes the first batches twice). Given an iterator, both are the same.
+        bar = tqdm(iter(loader), total=n_micro, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not (cfg.progress and self.is_main), dynamic_ncols=True)
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(bar):
             # The optimiser steps after every `accum` micro-batches and at the end of the epoch.
             last_of_step = (i + 1) % accum == 0 or i + 1 == n_micro
+            if batch is not None and len(batch[1]) == 1 and self._bn and len(self.train_ds) > 1:
+                batch = None             # broken clips dropped from it left one clip: BatchNorm cannot train on it
+                self.skipped_batches += 1
             if batch is not None:
                 clips, labels, _ = batch
                 clips = clips.to(self.device, non_blocking=True)
@@ -521,33 +721,35 @@ class Trainer:
     def evaluate(self, ds: Dataset, views: str | Sequence[int] | None = None, batch_size: int | None = None,
                  progress: bool | None = None) -> dict:
         """Top-1/top-5 accuracy (%), loss, confusion matrix (rows: true class, columns: predicted) and per-class
-        accuracy on `ds`. With views "CxS" each video is scored by the mean softmax over C clips x S crops."""
+        accuracy on `ds`. With views "CxS" each video is scored by the mean softmax over C clips x S crops.
+
+        Only the clips that can be read are scored, each as itself (never a stand-in): `num_clips` counts them,
+        `num_left_out` and `left_out` ([{"index", "path"}]) name the others."""
         num_clips, num_crops = parse_views(views or self.cfg.views)
         num_views = num_clips * num_crops
         if num_views > 1 and not hasattr(ds, "get_view"):
             warnings.warn(f"{type(ds).__name__} has no get_view(index, clip_idx, crop_idx, num_clips=, num_crops=);"
                           f" evaluating a single view instead of {num_clips}x{num_crops}", stacklevel=2)
             num_clips = num_crops = num_views = 1
-        data = _MultiViewDataset(ds, num_clips, num_crops) if num_views > 1 else ds
+        data = _MultiViewDataset(ds, num_clips, num_crops)   # (V, 3, T, H, W) per item, None when unreadable
         model = self.model
         was_training = model.training
         model.eval()
         idx_all, label_all, top5_all, nll_all, num_logits = [], [], [], [], 0
         show = (self.cfg.progress if progress is None else progress) and self.is_main
-        for batch in tqdm(self._eval_loader(data, batch_size), desc="eval", leave=False, disable=not show):
+        loader = self._eval_loader(data, batch_size)
+        for batch in tqdm(iter(loader), total=len(loader), desc="eval", leave=False, disable=not show):
             if batch is None:
                 continue
             clips, labels, index = batch
             clips = clips.to(self.device, non_blocking=True)
-            if num_views > 1:
-                b = clips.shape[0]
-                clips = clips.flatten(0, 1)                                  # (B*V, 3, T, H, W)
+            b = clips.shape[0]
+            clips = clips.flatten(0, 1)                                      # (B*V, 3, T, H, W)
             with self._autocast():
                 logits = model(clips).float()
             probs = logits.softmax(-1)
             num_logits = probs.shape[-1]
-            if num_views > 1:
-                probs = probs.view(b, num_views, -1).mean(1)                 # average the views' softmax
+            probs = probs.view(b, num_views, -1).mean(1)                     # average the views' softmax
             labels_d = labels.to(self.device)
             nll = -probs.gather(1, labels_d[:, None]).squeeze(1).clamp_min(1e-12).log()
             k = min(5, probs.shape[1])
@@ -556,7 +758,13 @@ class Trainer:
             top5_all.append(probs.topk(k, dim=-1).indices.cpu())
             nll_all.append(nll.cpu())
         model.train(was_training)
-        return self._summarise(ds, idx_all, label_all, top5_all, nll_all, num_logits, f"{num_clips}x{num_crops}")
+        report = self._summarise(ds, idx_all, label_all, top5_all, nll_all, num_logits, f"{num_clips}x{num_crops}")
+        if report["num_left_out"]:
+            shown = ", ".join(str(e["path"]) for e in report["left_out"][:3])
+            warnings.warn(f"evaluation scored {report['num_clips']} of {len(ds)} clips; {report['num_left_out']} "
+                          f"could not be read and are left out: {shown}"
+                          + (" ..." if report["num_left_out"] > 3 else ""), stacklevel=3)
+        return report
 
     def _summarise(self, ds, idx_all, label_all, top5_all, nll_all, num_logits: int, views: str) -> dict:
         cat = (lambda xs, shape, dtype=torch.long: torch.cat(xs) if xs else torch.zeros(shape, dtype=dtype))
@@ -576,6 +784,11 @@ class Trainer:
         k = max(num_logits, len(classes), 1)
         preds = top5[:, 0] if len(labels) else labels
         n = len(labels)
+        scored = set(index.tolist())
+        samples = getattr(ds, "samples", None)
+        path_of = (lambda i: (getattr(samples[i], "path", None) or (samples[i].get("path") if isinstance(
+            samples[i], dict) else None))) if samples is not None and len(samples) == len(ds) else (lambda i: None)
+        left_out = [{"index": i, "path": path_of(i) or f"item {i}"} for i in range(len(ds)) if i not in scored]
         confusion = np.zeros((k, k), dtype=np.int64)
         np.add.at(confusion, (labels.numpy(), preds.numpy()), 1)
         totals = confusion.sum(1)
@@ -589,6 +802,8 @@ class Trainer:
             "per_class": per_class,
             "classes": names,
             "num_clips": n,
+            "num_left_out": len(left_out),
+            "left_out": left_out,
             "views": views,
             "labels": labels.numpy(),
             "preds": preds.numpy(),
@@ -601,7 +816,13 @@ class Trainer:
             return
         val = "" if math.isnan(row["val_top1"]) else (
             f"  val loss {row['val_loss']:.3f} top1 {row['val_top1']:.1f}% top5 {row['val_top5']:.1f}%")
-        skipped = f"  skipped {row['skipped_clips']} broken clips" if row["skipped_clips"] else ""
+        skipped = ""
+        if row["skipped_clips"]:
+            skipped = (f"  {row['skipped_clips']} broken clip file(s) skipped ({row['skip_attempts']} draws"
+                       + (f"; {len(row['stand_ins'])} other clip(s) stood in for them" if row.get("stand_ins") else "")
+                       + ")")
+        if row.get("val_left_out"):
+            skipped += f"  val scored on {row['val_clips']} clips, {row['val_left_out']} unreadable left out"
         tqdm.write(f"epoch {row['epoch']}/{self.cfg.epochs}  train loss {row['train_loss']:.3f} "
                    f"acc {row['train_acc']:.1f}%{val}  {row['clips_per_s']:.1f} clips/s  "
                    f"lr {row['lr']:.2e}  {row['time_s']:.1f}s{skipped}")
@@ -609,14 +830,14 @@ class Trainer:
     def _write_metrics(self) -> None:
         """metrics.csv (one row per epoch) and metrics.json (the same rows plus the config), both atomic."""
         fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5", "clips_per_s",
-                  "time_s", "lr", "skipped_clips"]
-        tmp = self.out_dir / ".metrics.csv.tmp"
+                  "time_s", "lr", "skipped_clips", "skip_attempts", "val_clips", "val_left_out"]
+        tmp = self.out_dir / f".metrics.csv.tmp{os.getpid()}"
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
             w.writerows(self.history)
         os.replace(tmp, self.out_dir / "metrics.csv")
-        tmp = self.out_dir / ".metrics.json.tmp"
+        tmp = self.out_dir / f".metrics.json.tmp{os.getpid()}"
         clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                  for r in self.history]
         tmp.write_text(json.dumps({"config": dataclasses.asdict(self.cfg), "meta": self.meta, "epochs": clean},
@@ -638,6 +859,7 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
             "history": self.history,
             "rng": get_rng_state(),
             "sampler": {"seed": self.cfg.seed, "next_epoch": self.epoch},  # order is a function of (seed, epoch)
@@ -662,6 +884,25 @@ class Trainer:
         missing = [k for k in ("model", "optimizer", "scheduler", "epoch", "rng") if k not in ckpt]
         if missing:
             raise CheckpointError(f"{path}: not a vidlab training checkpoint (no {', '.join(missing)})")
+        # The clip (frames, size), the classes and the model must be the run's own; say what differs.
+        old_meta, diffs = ckpt.get("meta") or {}, []
+        for section in ("model_args", "data"):
+            a, b = old_meta.get(section) or {}, self.meta.get(section) or {}
+            diffs += [f"{k} {a[k]} -> {b[k]}" for k in sorted(set(a) & set(b)) if k != "root" and a[k] != b[k]]
+        classes = list(getattr(self.train_ds, "classes", []) or [])
+        if ckpt.get("classes") and classes and list(ckpt["classes"]) != classes:
+            diffs.append(f"classes ({len(ckpt['classes'])} -> {len(classes)}, or their order)")
+        if diffs:
+            raise CheckpointError(f"{path}: the run was trained with other settings ({'; '.join(diffs)}); resume "
+                                  "with the run's own settings, or start a new run from its weights (--pretrained)")
+        old_cfg = ckpt.get("config") or {}
+        changed = [f"{k} {old_cfg[k]} -> {v}" for k, v in dataclasses.asdict(self.cfg).items()
+                   if k in old_cfg and old_cfg[k] != v and k in ("batch_size", "lr", "weight_decay", "warmup_epochs",
+                                                                 "min_lr", "label_smoothing", "clip_grad",
+                                                                 "accum_steps", "seed", "amp")]
+        if changed:
+            warnings.warn(f"{path}: resuming with changed settings ({'; '.join(changed)}); the run will not match "
+                          "an uninterrupted one", stacklevel=2)
         from .models.official import check_and_load, strip_prefix
         check_and_load(_unwrap(self.model), strip_prefix(ckpt["model"]), strict=True, source=str(path))
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -671,8 +912,19 @@ class Trainer:
         self.epoch, self.global_step = int(ckpt["epoch"]), int(ckpt.get("global_step", 0))
         self.best_top1 = float(ckpt.get("best_top1", -1.0))
         self.history = list(ckpt.get("history", []))
+        if "best_epoch" in ckpt:
+            self.best_epoch = int(ckpt["best_epoch"])
+        else:  # checkpoints written before best_epoch was stored: the first epoch that reached best_top1
+            self.best_epoch = next((int(h["epoch"]) for h in self.history
+                                    if h.get("val_top1") is not None and h["val_top1"] == self.best_top1), 0)
         set_rng_state(ckpt["rng"])
+        self.resumed_from = str(path)
         return self.epoch
+
+    @property
+    def finished(self) -> bool:
+        """All cfg.epochs are done (e.g. a resumed run that had already finished)."""
+        return self.epoch >= self.cfg.epochs
 
 
 def build_datasets(root: str | Path, splits: Sequence[str] = ("train", "val"), *, num_frames: int = 8,
@@ -734,10 +986,17 @@ def frame_order_test(model: nn.Module, dataset: Dataset, pairs: Sequence[Sequenc
     was_training = model.training
     model.eval().to(device)
     rows = []  # (label, pred ordered, pred shuffled, pred reversed, pairwise ordered ok, pairwise shuffled ok)
+    seen: set[int] = set()
     for batch in loader:
         if batch is None:
             continue
-        clips, y, _ = batch
+        clips, y, idx = batch
+        # a broken clip's stand-in (another clip, maybe of a class outside the pairs) is not scored again
+        keep = [j for j, (i, label) in enumerate(zip(idx.tolist(), y.tolist())) if label in partner and i not in seen]
+        seen.update(int(idx[j]) for j in keep)
+        if not keep:
+            continue
+        clips, y = clips[keep], y[keep]
         T = clips.shape[2]
         perms = torch.stack([torch.randperm(T, generator=gen) for _ in range(len(y))])   # (B, T)
         shuffled = torch.stack([c[:, p] for c, p in zip(clips, perms)])

@@ -72,7 +72,7 @@ def build_cache(dataset, out_dir, size: int = 128, num_clips: int = 1, workers: 
     it = loader
     if progress:
         from tqdm.auto import tqdm
-        it = tqdm(loader, total=n, desc="caching clips")
+        it = tqdm(iter(loader), total=n, desc="caching clips")  # an iterator: tqdm.auto would start the loader twice
     for i, arr, err in it:
         i = int(i)
         if err:

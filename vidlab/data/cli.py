@@ -21,6 +21,42 @@ from pathlib import Path
 __all__ = ["add_data_commands", "run", "main"]
 
 
+def _int_at_least(low: int):
+    """An argparse type: an integer >= `low`, else one line saying what was expected."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return v
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not 0.0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+_positive, _non_negative = _int_at_least(1), _int_at_least(0)
+
+
 def add_data_commands(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("data", help="dataset tools: synthetic data, mini-Kinetics subsets, decode cache",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,12 +67,12 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--out", default="data/synthetic", help="output folder (default: data/synthetic)")
     s.add_argument("--preset", default="default", choices=["default", "smoke", "kinetics-like"])
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--classes", type=int, dest="num_classes", help="number of classes (default: preset, 12)")
-    s.add_argument("--clips-per-class", type=int, help="train clips per class (val keeps the preset's ratio)")
-    s.add_argument("--frames", type=int, dest="num_frames", help="frames per clip")
-    s.add_argument("--size", type=int, help="frame side in pixels (even)")
-    s.add_argument("--difficulty", type=float, help="0 (easy) .. 1 (hard); default 0.5")
-    s.add_argument("--workers", type=int, help="processes (default: all CPUs)")
+    s.add_argument("--classes", type=_positive, dest="num_classes", help="number of classes (default: preset, 12)")
+    s.add_argument("--clips-per-class", type=_positive, help="train clips per class (val keeps the preset's ratio)")
+    s.add_argument("--frames", type=_positive, dest="num_frames", help="frames per clip")
+    s.add_argument("--size", type=_positive, help="frame side in pixels (even)")
+    s.add_argument("--difficulty", type=_fraction, help="0 (easy) .. 1 (hard); default 0.5")
+    s.add_argument("--workers", type=_positive, help="processes (default: all CPUs)")
     s.add_argument("--overwrite", action="store_true", help="regenerate a dataset of ours that is already there")
     s.add_argument("--dry-run", action="store_true", help="print the configuration and sizes, write nothing")
     s.set_defaults(func=run_synth)
@@ -48,10 +84,10 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
                    help="preset name (k400_motion10, k400_motion50), a file with one label per line, or "
                         "'from-ids' (the classes of the clips in --ids-train/--ids-val: Mini-Kinetics-200)")
     k.add_argument("--annotations", help="folder of the official CSVs, if not <kinetics>/annotations")
-    k.add_argument("--train", type=int, default=20, help="train clips per class")
-    k.add_argument("--val", type=int, default=5, help="val clips per class")
-    k.add_argument("--size", type=int, default=128, help="short side of the written clips")
-    k.add_argument("--fps", type=float, help="resample to this frame rate (default: keep)")
+    k.add_argument("--train", type=_non_negative, default=20, help="train clips per class")
+    k.add_argument("--val", type=_non_negative, default=5, help="val clips per class")
+    k.add_argument("--size", type=_positive, default=128, help="short side of the written clips")
+    k.add_argument("--fps", type=_positive_float, help="resample to this frame rate (default: keep)")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--ids-train", help="S3D Mini-Kinetics-200 train_ytid_list.txt (restricts the clips)")
     k.add_argument("--ids-val", help="S3D Mini-Kinetics-200 val_ytid_list.txt")
@@ -60,12 +96,12 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="decode a split once into a uint8 memmap for fast epochs")
     c.add_argument("--data", required=True, help="dataset root")
     c.add_argument("--split", default="train")
-    c.add_argument("--frames", type=int, default=8)
+    c.add_argument("--frames", type=_positive, default=8)
     c.add_argument("--sampling", default="segment", choices=["segment", "dense"])
-    c.add_argument("--stride", type=int, default=2)
-    c.add_argument("--views", type=int, default=1, help="temporal views stored per clip")
-    c.add_argument("--size", type=int, default=128, help="stored frame side (short-side resize + centre crop)")
-    c.add_argument("--workers", type=int, default=0)
+    c.add_argument("--stride", type=_positive, default=2)
+    c.add_argument("--views", type=_positive, default=1, help="temporal views stored per clip")
+    c.add_argument("--size", type=_positive, default=128, help="stored frame side (short-side resize + centre crop)")
+    c.add_argument("--workers", type=_non_negative, default=0)
     c.add_argument("--out", help="cache folder (default: <data>/.cache/<split>_...)")
     c.set_defaults(func=run_cache)
 
@@ -127,16 +163,34 @@ def run_cache(args) -> int:
 
 
 def run_info(args) -> int:
+    import warnings
+
+    from ..errors import DatasetError, VidlabError
     from .io import VideoReader
     from .kinetics import VideoClipDataset
+    root = Path(args.data)
+    if not root.is_dir():
+        raise DatasetError(f"argument --data: no such directory: {args.data}")
+    found, problems = 0, []
     for split in ("train", "val"):
         try:
-            ds = VideoClipDataset(args.data, split)
-        except Exception as e:  # a split may simply be absent
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                ds = VideoClipDataset(args.data, split)
+        except VidlabError as e:  # a split may simply be absent; say why, and fail if no split is usable
+            problems.append(f"{split}: {e}")
             print(f"{split}: {e}")
             continue
+        found += 1
         print(f"{split}: {len(ds)} clips, {len(ds.classes)} classes")
-        print(f"  e.g. {VideoReader(ds.samples[0].path)}")
+        for w in caught:
+            print(f"  note: {w.message}")
+        try:
+            print(f"  e.g. {VideoReader(ds.samples[0].path)}")
+        except VidlabError as e:
+            print(f"  e.g. unreadable: {e}")
+    if not found:
+        raise DatasetError(f"argument --data: {args.data} has no usable split ({'; '.join(problems)})")
     return 0
 
 

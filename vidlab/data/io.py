@@ -10,10 +10,23 @@ file, otherwise with PyAV, and returns exactly the frames you ask for:
 Both backends are frame-exact: index i is the i-th frame in presentation order, whichever keyframes the file
 has. Every problem with a file (missing, not a video, truncated, no frames, an index out of range) raises
 `vidlab.errors.VideoReadError` naming the file; nothing returns black frames in place of a failure.
+
+Orientation. A phone clip may store its frames sideways plus a display rotation (the mp4 `tkhd` matrix). Both
+backends return frames *as a player shows them* (upright): decord applies the rotation itself, PyAV frames are
+rotated here. `reader.rotation` is the display rotation in degrees (counter-clockwise, FFmpeg's sign); `height`
+and `width` are those of the upright frames. decord 3.4 fails on rotated frames that are not square, so "auto"
+reads rotated files with PyAV.
+
+Threads and hangs. PyAV decodes with one thread and keeps PyAV's default FFmpeg log handler (which drops the
+messages in C). Installing PyAV's Python log handler (`av.logging.set_level(...)`) together with FFmpeg's frame
+threads deadlocks on corrupt files: a decoder thread logs "invalid data" and waits for the interpreter lock inside
+the handler, while the thread holding the lock waits for that decoder thread to finish (closing the codec).
 """
 from __future__ import annotations
 
+import math
 import os
+import struct
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +34,7 @@ import numpy as np
 
 from ..errors import VideoReadError
 
-__all__ = ["VideoReader", "available_backends", "probe", "write_video"]
+__all__ = ["VideoReader", "available_backends", "display_rotation", "probe", "write_video"]
 
 BACKENDS = ("decord", "pyav")
 
@@ -37,6 +50,57 @@ def _have(module: str) -> bool:
 def available_backends() -> list[str]:
     """Backends importable in this environment, in the order "auto" tries them."""
     return [b for b, m in (("decord", "decord"), ("pyav", "av")) if _have(m)]
+
+
+def _boxes(f, start: int, end: int):
+    """(type, payload start, box end) of the ISO-BMFF boxes in f[start:end] (mp4/mov container structure)."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        size, kind = struct.unpack(">I4s", header)
+        head = 8
+        if size == 1:
+            size, head = struct.unpack(">Q", f.read(8))[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < head:
+            return
+        yield kind, pos + head, pos + size
+        pos += size
+
+
+def display_rotation(path: str | os.PathLike) -> int:
+    """Display rotation (degrees counter-clockwise, a multiple of 90, FFmpeg's sign) of the first video track of an
+    mp4/mov, read from its `tkhd` matrix; 0 when there is none or the file is not an ISO-BMFF container."""
+    try:
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            for kind, s, e in _boxes(f, 0, end):
+                if kind != b"moov":
+                    continue
+                for kind2, s2, e2 in _boxes(f, s, e):
+                    if kind2 != b"trak":
+                        continue
+                    for kind3, s3, e3 in _boxes(f, s2, e2):
+                        if kind3 != b"tkhd":
+                            continue
+                        f.seek(s3)
+                        data = f.read(min(e3 - s3, 128))
+                        base = 4 + (20 if data[:1] == b"\x00" else 32) + 16   # version/flags, times, reserved
+                        if len(data) < base + 44:
+                            break
+                        m = struct.unpack(">9i", data[base:base + 36])
+                        width, height = struct.unpack(">II", data[base + 36:base + 44])
+                        if width == 0 or height == 0:       # an audio track: look at the next trak
+                            break
+                        deg = -math.degrees(math.atan2(m[1], m[0]))
+                        return int(round(deg / 90.0)) * 90 % 360 if (m[0] or m[1]) else 0
+    except (OSError, struct.error):
+        return 0
+    return 0
 
 
 class _DecordBackend:
@@ -79,10 +143,9 @@ class _PyAVBackend:
     result is exact even when the container's frame count or timestamps are unreliable."""
     name = "pyav"
 
-    def __init__(self, path: str):
-        import av
-        av.logging.set_level(av.logging.PANIC)  # errors are raised to the user; FFmpeg's stderr chatter is not
-        self.path = path
+    def __init__(self, path: str, rotation: int = 0):
+        import av  # PyAV's log level is left alone: see "Threads and hangs" in the module docstring
+        self.path, self.rotation = path, rotation
         try:
             with av.open(path) as c:
                 if not c.streams.video:
@@ -90,6 +153,8 @@ class _PyAVBackend:
                 s = c.streams.video[0]
                 self.fps = float(s.average_rate or s.guessed_rate or 0.0)
                 self.height, self.width = int(s.codec_context.height), int(s.codec_context.width)
+                if rotation % 180:  # upright frames of a sideways-stored clip
+                    self.height, self.width = self.width, self.height
                 # Count packets instead of trusting stream.frames (0 or wrong for many containers).
                 n = 0
                 for pkt in c.demux(s):
@@ -109,10 +174,12 @@ class _PyAVBackend:
         try:
             with av.open(self.path) as c:
                 s = c.streams.video[0]
-                s.thread_type = "AUTO"
+                s.codec_context.thread_count = 1  # no FFmpeg frame threads (module docstring: threads and hangs)
                 for i, frame in enumerate(c.decode(s)):
                     if i in wanted:
-                        got[i] = frame.to_ndarray(format="rgb24")
+                        a = frame.to_ndarray(format="rgb24")
+                        k = (frame.rotation or 0) // 90 % 4
+                        got[i] = np.rot90(a, k) if k else a   # upright, as decord and players show it
                     if i >= last:
                         break
         except Exception as e:
@@ -122,7 +189,7 @@ class _PyAVBackend:
         if missing:
             raise VideoReadError(self.path, f"only {max(got, default=-1) + 1} frames could be decoded, "
                                  f"frame {missing[0]} was asked for; the file is probably truncated")
-        return np.stack([got[int(i)] for i in indices]).astype(np.uint8, copy=False)
+        return np.ascontiguousarray(np.stack([got[int(i)] for i in indices]), dtype=np.uint8)
 
 
 class VideoReader:
@@ -133,7 +200,8 @@ class VideoReader:
         backend: "auto" (decord, falling back to PyAV when decord is missing or cannot open the file),
             "decord" or "pyav".
 
-    Attributes: `num_frames` (also `len(reader)`), `fps`, `height`, `width`, `backend` (the one in use).
+    Attributes: `num_frames` (also `len(reader)`), `fps`, `height`, `width` (of the upright frames), `rotation`
+    (display rotation in degrees, see the module docstring), `backend` (the one in use).
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto"):
@@ -148,7 +216,10 @@ class VideoReader:
             raise VideoReadError(self.path, "is a directory, not a video file")
         if p.stat().st_size == 0:
             raise VideoReadError(self.path, "the file is empty (0 bytes)")
+        self.rotation = display_rotation(self.path)
         order = [backend] if backend != "auto" else available_backends()
+        if self.rotation and backend == "auto" and "pyav" in order:
+            order = ["pyav"] + [b for b in order if b != "pyav"]  # decord fails on rotated non-square frames
         if not order:
             raise VideoReadError(self.path, "no video backend installed: pip install decord2 or av")
         errors = []
@@ -157,7 +228,7 @@ class VideoReader:
         self.fallback_reason = "; ".join(errors) or None  # why "auto" did not end up on decord, if it did not
         for name in order:
             try:
-                impl = _DecordBackend(self.path) if name == "decord" else _PyAVBackend(self.path)
+                impl = _DecordBackend(self.path) if name == "decord" else _PyAVBackend(self.path, self.rotation)
             except ImportError as e:
                 errors.append(f"{name}: not installed ({e})")
                 continue
@@ -203,7 +274,7 @@ class VideoReader:
             # decord can open some files it then fails to decode (decord2 3.4 fails on 96-px-wide H.264, for
             # one); PyAV decides, and stays in use for this reader.
             try:
-                self._impl = _PyAVBackend(self.path)
+                self._impl = _PyAVBackend(self.path, self.rotation)
                 frames = self._impl.get_frames(uniq)
             except VideoReadError as e2:
                 raise VideoReadError(self.path, f"decord: {e.reason}; pyav: {e2.reason}") from None

@@ -11,11 +11,19 @@ Clip files may be named `<youtube_id>.mp4` or `<youtube_id>_<start:06d>_<end:06d
 trimmed clips); `val` and `validate` are the same split. Where the CSV is missing, the list file is used; where both
 are missing, the class folders are scanned.
 
+Annotation text. Files saved by spreadsheets (a UTF-8 byte-order mark, "CSV UTF-8" in Excel) are read as plain
+UTF-8. Class names, labels and folder names are compared after Unicode NFC normalisation (macOS writes folder
+names decomposed, NFD). A clip listed twice with two labels is an error naming both lines; a row repeated verbatim
+is read once, with a warning naming both lines.
+
 Broken clips. `VideoClipDataset(..., on_error="skip")` never crashes an epoch and never returns a blank clip: a
 clip that cannot be decoded is replaced by the next readable one (index + 1, + 2, ... - deterministic), a warning
-names the file, and the skip is counted. Counting works across DataLoader worker processes: each process appends
-to its own log file in a folder the dataset owns, so after the epoch `ds.num_skipped` and `ds.skipped` (the
-files and reasons) are exact. `on_error="raise"` raises the `VideoReadError` instead.
+names the file, and the skip is counted. A file found broken costs one decode per process: later visits skip it
+without decoding (until `reset_skipped()`). Counting works across DataLoader worker processes: each process appends
+to its own log file in a folder the dataset owns, so after the epoch `ds.num_skipped` (broken *files*),
+`ds.num_skip_attempts` (times one was drawn) and `ds.skipped` (one entry per attempt: path, reason, index and the
+clip that stood in) are exact. `get_view` (what evaluation uses) never substitutes: it returns None.
+`on_error="raise"` raises the `VideoReadError` instead.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -51,6 +60,11 @@ SPLIT_ALIASES = {"train": ("train", "training"), "val": ("val", "validate", "val
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "data" / "presets"
 
 
+def _nfc(s: str) -> str:
+    """Unicode NFC form: "é" typed (one code point) and "é" as macOS names folders (e + combining accent) agree."""
+    return unicodedata.normalize("NFC", s)
+
+
 def _canonical_split(s: str) -> str:
     s = s.strip().lower()
     for k, names in SPLIT_ALIASES.items():
@@ -61,7 +75,7 @@ def _canonical_split(s: str) -> str:
 
 def _folder_name(label: str) -> str:
     """Class folder for a label: spaces become "_" (list files are space-separated); other characters kept."""
-    return label.strip().replace(" ", "_")
+    return _nfc(label.strip().replace(" ", "_"))
 
 
 def clip_stem(youtube_id: str, time_start: int, time_end: int) -> str:
@@ -82,12 +96,14 @@ def read_classes(path) -> list[str]:
     if not p.exists():
         raise DatasetError(f"{p}: no such classes file")
     out, seen = [], {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        name = line.strip()
+    for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):  # -sig: a spreadsheet's BOM
+        raw = line.strip()
+        name = _nfc(raw)
         if not name or name.startswith("#"):
             continue
         if name in seen:
-            raise AnnotationError(p, n, f"class {name!r} is listed twice (first on line {seen[name]})")
+            same = "" if raw == out[list(seen).index(name)] else " (the same name in another Unicode normalisation)"
+            raise AnnotationError(p, n, f"class {name!r} is listed twice (first on line {seen[name]}){same}")
         seen[name] = n
         out.append(name)
     if not out:
@@ -98,7 +114,7 @@ def read_classes(path) -> list[str]:
 def resolve_class_list(spec) -> list[str]:
     """A class list from a preset name (`k400_motion10`, `k400_motion50`), a file path, or a list of names."""
     if isinstance(spec, (list, tuple)):
-        return [str(s) for s in spec]
+        return [_nfc(str(s)) for s in spec]
     p = Path(spec)
     if p.exists():
         return read_classes(p)
@@ -113,13 +129,15 @@ def read_kinetics_csv(path, classes: Sequence[str] | None = None) -> list[dict]:
     """Rows of an official Kinetics CSV as dicts (label, youtube_id, time_start, time_end, split[, is_cc], line).
 
     `split` is canonical ("validate" -> "val"). With `classes`, a label outside it raises AnnotationError naming
-    the file and line; a missing column, a bad number or a short row does too."""
+    the file and line; a missing column, a bad number or a short row does too. A byte-order mark is ignored;
+    labels are NFC-normalised. The same clip (youtube_id, time_start, time_end) with two labels raises, naming
+    both lines; a row repeated verbatim is kept once, with a warning naming both lines."""
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"{p}: no such annotation file")
-    known = set(classes) if classes is not None else None
-    rows = []
-    with open(p, newline="", encoding="utf-8") as f:
+    known = {_nfc(c) for c in classes} if classes is not None else None
+    rows, first_seen, repeats = [], {}, []
+    with open(p, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader)]
@@ -144,16 +162,29 @@ def read_kinetics_csv(path, classes: Sequence[str] | None = None) -> list[dict]:
             except ValueError:
                 raise AnnotationError(p, n, f"time_start/time_end must be numbers, got "
                                       f"{get('time_start')!r}, {get('time_end')!r}") from None
-            label = get("label")
+            label = _nfc(get("label"))
             if known is not None and label not in known:
                 raise AnnotationError(p, n, f"unknown label {label!r} (not one of the {len(known)} classes)")
             if not get("youtube_id"):
                 raise AnnotationError(p, n, "empty youtube_id")
             row = {"label": label, "youtube_id": get("youtube_id"), "time_start": ts, "time_end": te,
                    "split": _canonical_split(get("split")), "line": n}
+            key = (row["youtube_id"], ts, te)
+            if key in first_seen:
+                other = first_seen[key]
+                if other["label"] != label:
+                    raise AnnotationError(p, n, f"clip {clip_stem(*key)} is labelled {label!r} here and "
+                                          f"{other['label']!r} on line {other['line']}; one clip needs one label")
+                repeats.append((n, other["line"]))
+                continue
+            first_seen[key] = row
             if "is_cc" in col:
                 row["is_cc"] = get("is_cc")
             rows.append(row)
+    if repeats:
+        warnings.warn(f"{p}: {len(repeats)} row(s) repeat an earlier row and are read once: "
+                      + ", ".join(f"line {a} = line {b}" for a, b in repeats[:5]) + (" ..." if len(repeats) > 5 else ""),
+                      stacklevel=2)
     return rows
 
 
@@ -162,8 +193,8 @@ def read_list_file(path, num_classes: int | None = None) -> list[tuple[str, int]
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"{p}: no such list file")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    out, first_seen, repeats = [], {}, []
+    for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -176,7 +207,21 @@ def read_list_file(path, num_classes: int | None = None) -> list[tuple[str, int]
             raise AnnotationError(p, n, f"label index must be an integer, got {parts[1]!r}") from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             raise AnnotationError(p, n, f"unknown label index {label} (there are {num_classes} classes)")
-        out.append((parts[0].strip(), label))
+        rel = parts[0].strip()
+        key = _nfc(rel)  # compared normalised; the path itself is kept as written (it names a file on disk)
+        if key in first_seen:
+            other_line, other_label = first_seen[key]
+            if other_label != label:
+                raise AnnotationError(p, n, f"{rel} has label {label} here and {other_label} on line {other_line}; "
+                                      "one clip needs one label")
+            repeats.append((n, other_line))
+            continue
+        first_seen[key] = (n, label)
+        out.append((rel, label))
+    if repeats:
+        warnings.warn(f"{p}: {len(repeats)} line(s) repeat an earlier line and are read once: "
+                      + ", ".join(f"line {a} = line {b}" for a, b in repeats[:5]) + (" ..." if len(repeats) > 5 else ""),
+                      stacklevel=2)
     return out
 
 
@@ -187,7 +232,7 @@ def read_id_list(path) -> list[str]:
     if not p.exists():
         raise DatasetError(f"{p}: no such id list")
     ids = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in p.read_text(encoding="utf-8-sig").splitlines():
         s = line.strip().split()[0] if line.strip() else ""
         if not s or s.startswith("#"):
             continue
@@ -204,8 +249,9 @@ def _index_videos(folder: Path) -> dict[str, Path]:
         return index
     for p in sorted(folder.rglob("*")):
         if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file():
-            index.setdefault(p.stem, p)
-            m = re.match(r"^(.+)_\d{6}_\d{6}$", p.stem)
+            stem = _nfc(p.stem)
+            index.setdefault(stem, p)
+            m = re.match(r"^(.+)_\d{6}_\d{6}$", stem)
             if m:
                 index.setdefault(m.group(1), p)
     return index
@@ -251,8 +297,8 @@ class _SkipLog:
     def __setstate__(self, state):
         self.dir = state["dir"]
 
-    def add(self, path: str, reason: str):
-        line = json.dumps({"path": path, "reason": reason}) + "\n"
+    def add(self, path: str, reason: str, **extra):
+        line = json.dumps({"path": path, "reason": reason, **extra}) + "\n"
         with open(os.path.join(self.dir, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
             f.write(line)
 
@@ -260,7 +306,8 @@ class _SkipLog:
         out = []
         for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
             with open(os.path.join(self.dir, name), encoding="utf-8") as f:
-                out += [json.loads(line) for line in f if line.strip()]
+                # a line another process is still appending has no newline yet: it is read next time
+                out += [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
         return out
 
     def clear(self):
@@ -323,6 +370,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
                 raise DatasetError(msg)
             warnings.warn(msg, stacklevel=2)
         self._skips = _SkipLog()
+        self._known_broken: dict[str, str] = {}   # path -> reason, files this process found broken
+        self._known_pid = os.getpid()
 
     # -- discovery ----------------------------------------------------------------------------------------------
     def _load_classes(self, classes):
@@ -337,7 +386,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         if split_dir is None:
             raise DatasetError(f"{self.root}: no classes.txt, no annotations/*.csv and no {self.split}/ folder; "
                                "not a Kinetics-layout dataset")
-        names = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+        names = sorted(_nfc(d.name) for d in split_dir.iterdir() if d.is_dir())
         if not names:
             raise DatasetError(f"{split_dir}: no class folders")
         return names
@@ -354,7 +403,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             index = _index_videos(split_dir) if split_dir is not None else {}
             for r in rows:
                 stem = clip_stem(r["youtube_id"], r["time_start"], r["time_end"])
-                p = index.get(stem) or index.get(r["youtube_id"])
+                p = index.get(_nfc(stem)) or index.get(_nfc(r["youtube_id"]))
                 if p is None:
                     missing.append(f"{csv_path}:{r['line']}: {r['label']}/{stem}")
                     continue
@@ -368,12 +417,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
                 samples.append(Sample(str(p), label, p.stem))
         elif split_dir is not None:
             for d in sorted(x for x in split_dir.iterdir() if x.is_dir()):
-                if d.name not in label_of:
-                    raise DatasetError(f"{d}: class folder {d.name!r} is not one of the classes "
+                name = _nfc(d.name)  # NFD folder names (macOS) match NFC class names
+                if name not in label_of:
+                    raise DatasetError(f"{d}: class folder {name!r} is not one of the classes "
                                        f"({len(self.classes)} in classes.txt)")
                 for p in sorted(d.iterdir()):
                     if p.suffix.lower() in VIDEO_EXTENSIONS:
-                        samples.append(Sample(str(p), label_of[d.name], p.stem))
+                        samples.append(Sample(str(p), label_of[name], p.stem))
         else:
             raise DatasetError(f"{self.root}: split {self.split!r} has no annotations/{self.split}.csv, "
                                f"no {self.split}_list.txt and no {self.split}/ folder")
@@ -427,14 +477,36 @@ class VideoClipDataset(torch.utils.data.Dataset):
             index += len(self)
         if self.on_error == "raise":
             return self.load(index), self.samples[index].label, index
+        failed = []  # (index, path, reason) of the broken clips passed over on the way to a readable one
         for k in range(len(self)):
             j = (index + k) % len(self)
             try:
-                return self.load(j), self.samples[j].label, j
+                item = self._load_or_known_broken(j), self.samples[j].label, j
             except VideoReadError as e:
-                self._skips.add(e.path, e.reason)
-                warnings.warn(f"skipping unreadable clip {e}", stacklevel=2)
+                failed.append((j, e.path, e.reason))
+                continue
+            for i, path, reason in failed:  # logged with the clip that stood in, so the report can name it
+                self._skips.add(path, reason, index=i, stand_in=self.samples[j].path)
+            return item
+        for i, path, reason in failed:
+            self._skips.add(path, reason, index=i, stand_in=None)
         raise DatasetError(f"{self.root} [{self.split}]: no clip in the split could be read")
+
+    def _load_or_known_broken(self, j: int) -> torch.Tensor:
+        """load(j), except that a file already found broken (by any process, since reset_skipped) is not decoded
+        again: a broken clip costs one decode per process, however often the sampler draws it."""
+        if self._known_pid != os.getpid():   # a fresh process (DataLoader worker): learn what others found
+            self._known_broken = {e["path"]: e["reason"] for e in self._skips.read()}
+            self._known_pid = os.getpid()
+        path = self.samples[j].path
+        if path in self._known_broken:
+            raise VideoReadError(path, self._known_broken[path])
+        try:
+            return self.load(j)
+        except VideoReadError as e:
+            self._known_broken[path] = e.reason
+            warnings.warn(f"skipping unreadable clip {e}", stacklevel=3)
+            raise
 
     def get_view(self, index: int, clip_idx: int, crop_idx: int, num_clips: int = 1, num_crops: int = 1):
         """Test view (clip_idx of `num_clips` temporal windows, crop_idx of `num_crops` spatial crops) of sample
@@ -450,7 +522,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             if self.on_error == "raise":
                 raise
             if clip_idx == 0 and crop_idx == 0:
-                self._skips.add(e.path, e.reason)
+                self._skips.add(e.path, e.reason, index=index, stand_in=None)
                 warnings.warn(f"skipping unreadable clip {e}", stacklevel=2)
             return None
         rng, g = self._generator(index)
@@ -482,23 +554,33 @@ class VideoClipDataset(torch.utils.data.Dataset):
     # -- skip accounting ----------------------------------------------------------------------------------------
     @property
     def skipped(self) -> list[dict]:
-        """Every skip since the last reset_skipped(), in all processes: dicts with path and reason."""
+        """Every skip since the last reset_skipped(), in all processes: one dict per attempt, with path, reason,
+        index and stand_in (the path of the clip returned in its place; None when none was, as in get_view)."""
         return self._skips.read()
 
     @property
     def num_skipped(self) -> int:
+        """Broken files met since the last reset_skipped() (each counted once, however often it was drawn)."""
+        return len({s["path"] for s in self.skipped})
+
+    @property
+    def num_skip_attempts(self) -> int:
+        """Times a broken file was drawn since the last reset_skipped() (>= num_skipped)."""
         return len(self.skipped)
 
     def reset_skipped(self):
         self._skips.clear()
+        self._known_broken.clear()
 
     def skip_report(self) -> str:
         sk = self.skipped
         if not sk:
             return f"{self.split}: no clip skipped"
         paths = sorted({s["path"] for s in sk})
-        return (f"{self.split}: skipped {len(sk)} time(s), {len(paths)} unreadable clip(s): "
-                + "; ".join(f"{p}" for p in paths[:5]) + (" ..." if len(paths) > 5 else ""))
+        stand_ins = sorted({s["stand_in"] for s in sk if s.get("stand_in")})
+        return (f"{self.split}: {len(paths)} unreadable clip(s), skipped {len(sk)} time(s): "
+                + "; ".join(f"{p}" for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+                + (f"; stood in: {len(stand_ins)} clip(s), e.g. {stand_ins[0]}" if stand_ins else ""))
 
     def __repr__(self):
         return (f"VideoClipDataset(root={str(self.root)!r}, split={self.split!r}, clips={len(self)}, "

@@ -35,10 +35,9 @@ import json
 import math
 import multiprocessing as mp
 import os
-import shutil
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ from ..errors import ConfigError, DatasetError
 from .io import write_video
 
 __all__ = ["CLASSES", "REVERSED_PAIRS", "TIME_SYMMETRIC", "PRESETS", "SynthConfig", "synthetic_config",
-           "make_synthetic", "render_clip", "load_ground_truth", "SPLITS"]
+           "make_synthetic", "render_clip", "load_ground_truth", "SPLITS", "SyntheticStream"]
 
 # Each pair (a, b): a clip of b is a clip of a played backwards.
 REVERSED_PAIRS = [("slide_right", "slide_left"), ("rotate_cw", "rotate_ccw"), ("grow", "shrink"),
@@ -298,6 +297,25 @@ def _reverse(scene):
     return out
 
 
+def _select_frames(scene, idx):
+    """The scene at frames `idx` only (every per-frame array indexed; the noise bank keeps its seed)."""
+    T = scene["T"]
+
+    def pick(v):
+        return v[idx].copy() if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == T else v
+    out = {"T": len(idx)}
+    for k, v in scene.items():
+        if k == "T":
+            continue
+        if isinstance(v, list):
+            out[k] = [{kk: pick(vv) for kk, vv in o.items()} for o in v]
+        elif isinstance(v, dict):
+            out[k] = {kk: pick(vv) for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
 def _scene(name, rng, cfg: SynthConfig):
     T, d = cfg.num_frames, cfg.difficulty
     partner = {b: a for a, b in REVERSED_PAIRS}
@@ -310,16 +328,29 @@ def _scene(name, rng, cfg: SynthConfig):
     return (_reverse(scene) if reverse else scene), reverse
 
 
-def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig):
-    """Frames uint8 (T, S, S, 3) and ground truth of one clip of class `name`."""
+def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_indices=None):
+    """Frames uint8 (T, S, S, 3) and ground truth of one clip of class `name`.
+
+    `frame_indices` (optional, within [0, cfg.num_frames)) rasterises only those frames of the clip's scene: the
+    result equals `render_clip(...)` indexed at them (the scene is drawn in full, only the drawing is skipped), so a
+    training stream can draw a sampled clip at a quarter of the cost."""
     scene, reversed_ = _scene(name, rng, cfg)
     T, S, d = cfg.num_frames, cfg.size, cfg.difficulty
+    if frame_indices is not None:
+        frame_indices = np.asarray(frame_indices, dtype=int)
+        if frame_indices.ndim != 1 or len(frame_indices) == 0 or frame_indices.min() < 0 or frame_indices.max() >= T:
+            raise ConfigError(f"frame_indices must be a non-empty list within [0, {T}), got {frame_indices.tolist()}")
+        scene = _select_frames(scene, frame_indices)
+    source = np.arange(T) if frame_indices is None else frame_indices  # frame i of the output is frame source[i]
+    T = len(source)
     u = (np.arange(S) + 0.5) / S  # pixel centres in frame units
     bg = scene["background"]
     jit = bg["jitter"]
     noise_rng = np.random.default_rng(scene["noise_seed"])
     pad = S // 4
     noise = noise_rng.standard_normal((S + pad, S + pad, 3), dtype=np.float32) * np.float32(6 * d)
+    # one noise window per frame of the whole clip, drawn in order, so a subset of frames gets the same windows
+    windows = [noise_rng.integers(0, pad + 1, 2) for _ in range(cfg.num_frames)] if d > 0 else []
     amps = np.stack([w[4] for w in bg["waves"]]).astype(np.float32)  # (waves, 3)
     base = bg["base"].astype(np.float32)
     frames = np.empty((T, S, S, 3), np.uint8)
@@ -355,7 +386,7 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig):
             masks[:, i][:, m] = False  # a later actor occludes an earlier one
             masks[k, i] = m
         if d > 0:  # sensor noise: a random window of a noise bank drawn once per clip (cheaper than per frame)
-            oy, ox = noise_rng.integers(0, pad + 1, 2)
+            oy, ox = windows[source[i]]
             img += noise[oy:oy + S, ox:ox + S]
         frames[i] = np.clip(img, 0, 255).astype(np.uint8)
     for k, o in enumerate(scene["actors"]):
@@ -458,6 +489,37 @@ def _meta(cfg: SynthConfig, seed: int) -> dict:
     }
 
 
+MARKER = ".vidlab-synthetic"   # written first by make_synthetic: this folder's generated files are ours
+
+
+def _is_ours(root: Path) -> bool:
+    """Did make_synthetic write into `root`? Its marker (an interrupted or finished generation) or the
+    meta.json of a finished one (datasets generated before the marker existed) proves it; classes.txt does not."""
+    if (root / MARKER).is_file():
+        return True
+    try:
+        return json.loads((root / "annotations" / "meta.json").read_text()).get("name") == "vidlab-synthetic"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _generated_files(root: Path) -> list[Path]:
+    """The files under `root` that make_synthetic writes (by name pattern): only these are removed on overwrite."""
+    import re
+    names = "|".join(re.escape(c) for c in CLASSES)
+    splits = "|".join(SPLITS)
+    patterns = [re.compile(rf"^({splits})/({names})/({names})_({splits})_\d{{4}}\.mp4$"),
+                re.compile(rf"^ground_truth/({splits})/({names})_({splits})_\d{{4}}\.npz$"),
+                re.compile(rf"^annotations/(({splits})\.csv|({splits})_list\.txt|meta\.json)$"),
+                re.compile(rf"^(classes\.txt|{re.escape(MARKER)})$")]
+    out = []
+    for f in root.rglob("*"):
+        rel = f.relative_to(root).as_posix()
+        if f.is_file() and not f.is_symlink() and any(pt.match(rel) for pt in patterns):
+            out.append(f)
+    return out
+
+
 def make_synthetic(out_dir="data/synthetic", *, preset: str = "default", num_classes=None, clips_per_class=None,
                    num_frames=None, size=None, difficulty=None, fps=None, seed: int = 0, workers: int | None = None,
                    overwrite: bool = False, progress: bool = False) -> Path:
@@ -471,7 +533,8 @@ def make_synthetic(out_dir="data/synthetic", *, preset: str = "default", num_cla
             smaller motions as it grows.
         workers: processes for rendering/encoding (default: all CPUs for more than 64 clips, else 1).
         overwrite: regenerate even if `out_dir` already holds a dataset with the same parameters (such a dataset
-            is otherwise reused as is); a folder holding something else is never overwritten silently.
+            is otherwise reused as is). Only a folder this generator wrote (its `.vidlab-synthetic` marker or its
+            meta.json) is overwritten, and only the files it writes are removed: anything else stays.
     """
     cfg = synthetic_config(preset, num_classes=num_classes, clips_per_class=clips_per_class, num_frames=num_frames,
                            size=size, difficulty=difficulty, fps=fps)
@@ -484,14 +547,24 @@ def make_synthetic(out_dir="data/synthetic", *, preset: str = "default", num_cla
             return root
         raise DatasetError(f"{root} already holds a synthetic dataset with other parameters "
                            f"({old.get('params')}, seed {old.get('seed')}); pass overwrite=True or another out_dir")
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root} is a file, not a folder; choose a folder for the dataset")
     if root.exists() and any(root.iterdir()):
-        ours = meta_path.exists() or (root / "classes.txt").exists()  # a finished or an interrupted generation
-        if not (overwrite and ours):
-            raise DatasetError(f"{root} exists and is not a finished vidlab synthetic dataset; "
-                               "choose an empty or new folder (or overwrite=True to regenerate ours)")
-        for sub in ("train", "val", "annotations", "ground_truth"):
-            shutil.rmtree(root / sub, ignore_errors=True)
+        if not _is_ours(root):
+            raise DatasetError(f"{root} is not empty and not a finished vidlab synthetic dataset: nothing shows it was "
+                               f"written by vidlab's generator (no {MARKER} marker, no meta.json of ours), so "
+                               "nothing was changed. Choose an empty or new folder")
+        if not overwrite and not meta_path.exists():
+            raise DatasetError(f"{root} holds an interrupted generation; pass overwrite=True (--overwrite) to "
+                               "regenerate it")
+        for f in _generated_files(root):   # ours only: the user's own files in the folder are left alone
+            f.unlink()
+        for d in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            if d.relative_to(root).parts[0] in SPLITS + ("annotations", "ground_truth") and not any(d.iterdir()):
+                d.rmdir()
     root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(json.dumps({"name": "vidlab-synthetic", "note": "written by "
+                                           "vidlab.data.make_synthetic; overwrite removes only its own files"}) + "\n")
     classes = meta["classes"]
     (root / "classes.txt").write_text("".join(c + "\n" for c in classes))
     jobs = [(str(root), split, ci, name, i, seed, asdict(cfg))
@@ -530,3 +603,70 @@ def _progress(it, on, total=None):
         return it
     from tqdm.auto import tqdm
     return tqdm(it, total=total, desc="synthetic clips")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A training stream: fresh clips every epoch
+
+class SyntheticStream:
+    """Training clips rendered on the fly from the generator of a vidlab synthetic dataset: no clip is seen twice.
+
+    `root` is a folder written by `make_synthetic` (its meta.json gives the classes, clip length, frame size,
+    difficulty and seed), so the stream draws from exactly the distribution of the stored splits — same classes,
+    same difficulty, same renderer — from seeds the stored splits never use (`[seed, 2 + epoch, class, index]`; the
+    stored splits use 0 and 1 there). Each epoch holds `clips_per_epoch` clips, classes balanced, and only the frames
+    the sampler picks are drawn (`render_clip(frame_indices=...)`). The frames are uint8 like decoded video and go
+    through `transform` (default: vidlab's training transform at `img_size`); items are `(clip, label, index)` as
+    `VideoClipDataset` returns them, so the Trainer and DataLoader workers use it unchanged.
+
+    A decoded clip went through H.264 (crf 18) and a rendered one did not: the difference is codec noise of a few
+    grey levels, below the generator's own sensor noise at the default difficulty.
+    """
+
+    def __init__(self, root, clips_per_epoch: int, num_frames: int = 8, img_size: int = 64, transform=None,
+                 sampling: str = "segment", seed: int | None = None, crop_scale=(0.4, 1.0)):
+        root = Path(root)
+        meta_path = root / "annotations" / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"{meta_path}: not a vidlab synthetic dataset ({e}); the stream needs the meta.json "
+                               "that `vidlab data synth` writes") from None
+        if meta.get("name") != "vidlab-synthetic":
+            raise DatasetError(f"{meta_path}: not a vidlab synthetic dataset (name {meta.get('name')!r})")
+        if clips_per_epoch < 1:
+            raise ConfigError(f"clips_per_epoch must be >= 1, got {clips_per_epoch}")
+        params = {k: v for k, v in meta["params"].items() if k in {f.name for f in fields(SynthConfig)}}
+        self.cfg = SynthConfig(**params)
+        self.root, self.classes = root, list(meta["classes"])
+        self.clips_per_epoch, self.num_frames, self.sampling = int(clips_per_epoch), int(num_frames), sampling
+        self.seed = int(meta.get("seed", 0) if seed is None else seed)
+        self.epoch = 0
+        if transform is None:
+            from .transforms import build_transforms
+            transform = build_transforms(True, img_size=img_size, scale=tuple(crop_scale))
+        self.transform = transform
+
+    def __len__(self):
+        return self.clips_per_epoch
+
+    @property
+    def labels(self) -> list[int]:
+        return [i % len(self.classes) for i in range(self.clips_per_epoch)]
+
+    def set_epoch(self, epoch: int):
+        """New clips for each epoch (the Trainer calls it before DataLoader workers copy the dataset)."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        from .sampling import sample_indices
+        if not 0 <= index < self.clips_per_epoch:
+            raise IndexError(f"index {index} out of range for a stream of {self.clips_per_epoch} clips")
+        label = index % len(self.classes)
+        rng = np.random.default_rng([self.seed, 2 + self.epoch, label, index // len(self.classes)])
+        frame_idx = sample_indices(self.cfg.num_frames, self.num_frames, self.sampling, train=True, rng=rng)
+        frames, _ = render_clip(self.classes[label], rng, self.cfg, frame_indices=frame_idx)
+        g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        return self.transform(frames, generator=g), label, index

@@ -7,7 +7,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from .registry import ModelInfo, create_model, get_converter, list_models, model_info, register_model
+from .registry import (ModelInfo, Recipe, create_model, get_converter, get_recipe, list_models, model_info,
+                       register_model)
 
 # Architecture modules, imported on first use of the registry (keeps `import vidlab` fast).
 ARCHITECTURES = ("baselines", "video_focalnet", "video_mobileformer", "dualformer", "ila", "sifa")
@@ -24,5 +25,5 @@ def _import_architectures() -> None:
             importlib.import_module(f"{__name__}.{mod}")
 
 
-__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model", "get_converter",
+__all__ = ["ModelInfo", "Recipe", "get_recipe", "create_model", "list_models", "model_info", "register_model", "get_converter",
            "ARCHITECTURES"]

@@ -35,7 +35,7 @@ from torch import nn
 from ..viz.capture import record, wants
 from .layers import (DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_resnet, init_weights_vit, to_3tuple,
                      trunc_normal_)
-from .registry import ModelInfo, register_model
+from .registry import ModelInfo, Recipe, register_model
 
 __all__ = ["Attention", "Block", "DividedBlock", "ViTConfig", "VideoViT", "Conv2Plus1d", "BasicBlock2Plus1d",
            "R2Plus1dConfig", "R2Plus1d", "timesformer_checkpoint_filter_fn"]
@@ -347,12 +347,14 @@ def timesformer_checkpoint_filter_fn(state_dict: dict, model: VideoViT) -> dict:
 
     Official keys carry a ``model.`` prefix and otherwise use the names of `DividedBlock` / `VideoViT`; the
     per-frame patch embedding is a Conv2d (C, 3, 16, 16) and becomes our Conv3d (C, 3, 1, 16, 16). Position
-    embeddings are not resized: a checkpoint for another clip size is reported as a shape mismatch.
+    embeddings are not resized: a checkpoint for another clip size is reported as a shape mismatch. The .pyth
+    file's `epoch`, `optimizer_state` and `cfg` sit beside `model_state` and are not read; `module.` (a DDP save)
+    is stripped too, fp16 tensors are upcast, a non-tensor entry in the state dict is refused by name.
     """
+    from .official import unwrap_official
     out = {}
     own = model.state_dict()
-    for k, v in state_dict.items():
-        k = k[len("model."):] if k.startswith("model.") else k
+    for k, v in unwrap_official(state_dict, ("module.", "model."), "TimeSformer").items():
         if k == "patch_embed.proj.weight" and v.ndim == 4 and own[k].ndim == 5:
             if own[k].shape[2] != 1:
                 raise ValueError(f"a 2D patch embedding {tuple(v.shape)} fits only tubelet t=1, "
@@ -415,8 +417,9 @@ def r2plus1d_18(num_classes: int = 400, num_frames: int = 16, img_size: int = 11
 
 
 @register_model(info=ModelInfo(
-    **_R2PLUS1D, variant="R(2+1)D nano (widths 16-128, one block per stage, stem stride 4)", input="8x128x128",
-    notes="vidlab's teaching size; trains on a CPU in minutes."))
-def r2plus1d_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> R2Plus1d:
+    **_R2PLUS1D, variant="R(2+1)D nano (widths 16-128, one block per stage, stem stride 4)", input="8x64x64",
+    notes="vidlab's teaching size; trains on a CPU in minutes."),
+    recipe=Recipe(lr=3e-3, epochs=10, batch_size=16, num_frames=8, img_size=64, stream_clips=960))
+def r2plus1d_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 64, **overrides) -> R2Plus1d:
     cfg = {**dict(stem_mid=12, stem_stride=4, widths=(16, 32, 64, 128), depths=(1, 1, 1, 1)), **overrides}
     return R2Plus1d(R2Plus1dConfig(num_classes=num_classes, num_frames=num_frames, img_size=img_size, **cfg))

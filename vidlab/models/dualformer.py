@@ -14,11 +14,15 @@ The only position encoding is a PEG (depthwise 3x3x3 conv, residual) after the f
 stem is a 2x4x4 tubelet embedding; stages 1-3 merge 2x2 patches in space only (time is halved once, in the stem).
 Head: global average pool -> dropout -> linear (mmaction's I3DHead).
 
-This file implements the released computation (sail-sg/dualformer @ 058c10c) with two deliberate differences:
-any clip size runs (windows are padded and the padded keys masked, as Swin does; pooling convolutions pad the
-token grid to a multiple of their kernel instead of silently dropping rows), and the first coarse-pooling kernel
-is a config field (the release hard-codes 7). Official checkpoints convert with `checkpoint_filter_fn`; ImageNet
-weights of the image model inflate with `load_image_weights`.
+This file implements the released computation (sail-sg/dualformer @ 058c10c). The pyramid pooling convolutions
+floor as released: where a stage's grid is not a multiple of a pooling kernel (e.g. the coarse level's fixed
+(1, 7, 7) step on a 32 x 16 grid), the leftover rows/columns are not pooled. `pyramid_pad=True` (vidlab's option)
+zero-pads the grid to a multiple of the kernel instead, so every token reaches the pyramid; it changes the
+function only at such sizes (docs/faithfulness.md measures it). Two extensions leave the released sizes unchanged:
+any clip size runs (LW windows are padded and the padded keys masked, as Swin does; the release asserts that the
+windows divide the grid), and the first coarse-pooling kernel is a config field (the release hard-codes 7).
+Official checkpoints convert with `checkpoint_filter_fn`; ImageNet weights of the image model inflate with
+`load_image_weights`.
 
 Capture kinds (``vidlab.viz.capture``), recorded per block:
     ``stages.{s}.blocks.{j}.attn.attention``
@@ -61,15 +65,26 @@ def _pad_to_multiple(x: torch.Tensor, multiple: Sequence[int], channels_last: bo
 class DepthwisePool3d(nn.Conv3d):
     """Depthwise Conv3d with kernel = stride: a learned pooling of each channel over (kd, kh, kw) cells.
 
-    (B, C, D, H, W) -> (B, C, ceil(D/kd), ceil(H/kh), ceil(W/kw)). The grid is zero-padded to a multiple of the
-    kernel first (the release's plain conv silently drops the remainder), so no token is ever left out.
+    pad=False (the release): (B, C, D, H, W) -> (B, C, D//kd, H//kh, W//kw); rows past the last whole cell are
+    not pooled. pad=True: the grid is zero-padded to a multiple of the kernel first -> ceil(D/kd), ... cells,
+    so no token is left out.
     """
 
-    def __init__(self, dim: int, kernel: Size3):
+    def __init__(self, dim: int, kernel: Size3, pad: bool = False):
         super().__init__(dim, dim, kernel_size=kernel, stride=kernel, groups=dim, bias=True)
+        self.pad = pad
+
+    def out_grid(self, grid: Sequence[int]) -> Size3:
+        """The pooled grid for a (D, H, W) input grid."""
+        if self.pad:
+            return tuple(-(-g // k) for g, k in zip(grid, self.kernel_size))
+        return tuple(g // k for g, k in zip(grid, self.kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(_pad_to_multiple(x, self.kernel_size, channels_last=False))
+        return super().forward(_pad_to_multiple(x, self.kernel_size, channels_last=False) if self.pad else x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", pad=True" if self.pad else "")
 
 
 def _attend(module: nn.Module, q, k, v, mask, dropout_p: float, layout=None) -> torch.Tensor:
@@ -152,11 +167,12 @@ class GlobalPyramidAttention(nn.Module):
       fine   = DepthwisePool3d(fine_kernel)(X)                                     (`fine`, the release's `sr`)
       coarse = DWPool(c2)(ReLU(BN(DWPool((1, k1, k1))(X))))   (stages 0-1 only)    (`coarse`, the release's `lr`)
     With fine_kernel = (1, 1, 1) (the last stage) there is no pooling and no LN: plain global MHSA over N keys.
+    pad: False pools whole cells only, as released; True zero-pads the grid to whole cells (see DepthwisePool3d).
     Records ``attention`` (B, heads, N, M), M = fine keys then coarse keys (see `pyramid_grids`).
     """
 
     def __init__(self, dim: int, num_heads: int, fine_kernel: Size3, coarse_kernels: tuple[Size3, Size3] | None,
-                 qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+                 qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0, pad: bool = False):
         super().__init__()
         if dim % num_heads:
             raise ConfigError(f"GlobalPyramidAttention: dim {dim} is not divisible by num_heads {num_heads}")
@@ -169,22 +185,21 @@ class GlobalPyramidAttention(nn.Module):
         self.fine_kernel = tuple(fine_kernel)
         self.fine = self.norm = self.coarse = None
         if math.prod(self.fine_kernel) > 1:
-            self.fine = DepthwisePool3d(dim, self.fine_kernel)
+            self.fine = DepthwisePool3d(dim, self.fine_kernel, pad)
             self.norm = nn.LayerNorm(dim)
             if coarse_kernels is not None:
                 # a 3D pooling factorised into a spatial (1, k1, k1) and a second (c2) step: the release found
                 # this ~30% faster than one big (4, 14, 14) kernel
-                self.coarse = nn.Sequential(DepthwisePool3d(dim, coarse_kernels[0]), nn.BatchNorm3d(dim),
-                                            nn.ReLU(), DepthwisePool3d(dim, coarse_kernels[1]))
+                self.coarse = nn.Sequential(DepthwisePool3d(dim, coarse_kernels[0], pad), nn.BatchNorm3d(dim),
+                                            nn.ReLU(), DepthwisePool3d(dim, coarse_kernels[1], pad))
 
     def pyramid_grids(self, grid: Size3) -> list[Size3]:
         """The pooled grids the keys come from on a (D, H, W) token grid: [fine] or [fine, coarse] (or [grid])."""
         if self.fine is None:
             return [tuple(grid)]
-        ceil = lambda g, k: tuple(-(-a // b) for a, b in zip(g, k))  # noqa: E731
-        grids = [ceil(grid, self.fine_kernel)]
+        grids = [self.fine.out_grid(grid)]
         if self.coarse is not None:
-            grids.append(ceil(ceil(grid, self.coarse[0].kernel_size), self.coarse[3].kernel_size))
+            grids.append(self.coarse[3].out_grid(self.coarse[0].out_grid(grid)))
         return grids
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +211,9 @@ class GlobalPyramidAttention(nn.Module):
         if self.fine is None:                                    # last stage: plain global attention
             context = tokens
         else:
-            grid = x.permute(0, 4, 1, 2, 3)                      # (B, C, D, H, W)
+            # (B, C, D, H, W), made contiguous: oneDNN's depthwise strided conv runs ~5x slower (forward +
+            # backward) on the channels-last view at stage 0 than on NCDHW, far more than this copy costs
+            grid = x.permute(0, 4, 1, 2, 3).contiguous()
             levels = [self.fine(grid)]                           # fine level (B, C, D/kd, H/kh, W/kw)
             if self.coarse is not None:
                 levels.append(self.coarse(grid))                 # coarse level (B, C, cd, ch, cw)
@@ -256,6 +273,8 @@ class DualFormerConfig:
     coarse_pysize: Size3 = (4, 4, 4)           # coarse pyramid grid
     coarse_stages: int = 2                     # the first stages that also have a coarse level
     coarse_first_kernel: int = 7               # spatial kernel of the first coarse pooling step (release: 7)
+    pyramid_pad: bool = False                  # False: pooling drops rows past the last whole kernel (release);
+                                               #   True: zero-pad the grid so every token is pooled (vidlab option)
     drop_rate: float = 0.0                     # dropout after attention projections and in MLPs
     attn_drop_rate: float = 0.0                # dropout on attention weights
     drop_path_rate: float = 0.1                # stochastic depth, linear over all blocks
@@ -304,7 +323,8 @@ class DualFormerStage(nn.Module):
                 attn = LocalWindowAttention(dim, heads, cfg.local_sizes[stage], cfg.qkv_bias,
                                             cfg.attn_drop_rate, cfg.drop_rate)
             else:
-                attn = GlobalPyramidAttention(dim, heads, fine, coarse, cfg.qkv_bias, cfg.attn_drop_rate, cfg.drop_rate)
+                attn = GlobalPyramidAttention(dim, heads, fine, coarse, cfg.qkv_bias, cfg.attn_drop_rate,
+                                              cfg.drop_rate, pad=cfg.pyramid_pad)
             blocks.append(DualFormerBlock(dim, attn, cfg.mlp_ratio, cfg.drop_rate, drop_path[j]))
         self.blocks = nn.ModuleList(blocks)
         self.peg = PositionEncodingGenerator(dim)
@@ -412,13 +432,15 @@ def checkpoint_filter_fn(state_dict: dict, model: DualFormer) -> dict:
       fc_cls.*                             -> head.*
     The token-labelling head (`cls_head.token_linear.*`) is training-only and dropped. No tensor is reshaped;
     the pyramid kernels are fixed at build time, so a model built for another clip size fails with a hint.
+    What a released mmcv file carries besides: `meta` and `optimizer` beside `state_dict` (only the state dict
+    is read), BatchNorm running statistics of the coarse branch (loaded), fp16 tensors (upcast); a non-tensor
+    entry inside the state dict is refused by name.
     """
+    from .official import unwrap_official
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
         state_dict = state_dict["state_dict"]
     out = {}
-    for k, v in state_dict.items():
-        for p in ("module.", "backbone.", "cls_head."):
-            k = k[len(p):] if k.startswith(p) else k
+    for k, v in unwrap_official(state_dict, ("module.", "backbone.", "cls_head."), "DualFormer (mmaction)").items():
         if k.startswith("token_linear."):
             continue
         out[_rename_official(k)] = v
@@ -464,9 +486,11 @@ _PAPER = "Liang, Zhou, Zimmermann, Yan. DualFormer: Local-Global Stratified Tran
          "Recognition. ECCV 2022"
 _URL = "https://arxiv.org/abs/2112.04674 ; https://github.com/sail-sg/dualformer"
 _CONV = "fvcore MACs per view (called GFLOPs), classification head omitted; README multiplies by 4x1 views"
-_NOTES = ("vidlab = the released computation (sail-sg/dualformer @ 058c10c); differences: any clip size runs "
-          "(LW windows padded + masked, pooling pads to its kernel instead of flooring), the first coarse kernel "
-          "is a config field. Pyramid kernels derive from the build size: build 32x224^2 for official checkpoints. "
+_NOTES = ("vidlab = the released computation (sail-sg/dualformer @ 058c10c), including its pyramid pooling that "
+          "floors (rows past the last whole kernel are not pooled; pyramid_pad=True pads instead, vidlab's "
+          "option); extensions: any clip size runs (LW windows padded + masked), the first coarse kernel is a "
+          "config field. Pyramid kernels derive from the build size (default 32x224^2, the paper's and the "
+          "official checkpoints'). "
           "BatchNorm3d in the coarse branch makes train/eval differ. Params/FLOPs in the README are backbone-only.")
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)   # mmaction img_norm_cfg 123.675/58.395... on 0-1
 
@@ -485,7 +509,7 @@ def _info(variant, params_reported, params_official, gflops, top1, notes="") -> 
 @register_model(info=_info("DualFormer-T", 21.8e6, 21_972_560, 60.0, {"K400": 79.5},
                            " params_official includes the 400-class head (backbone 21,767,360)."),
                 converter=checkpoint_filter_fn)
-def dualformer_tiny(num_classes=400, num_frames=8, img_size=224, **overrides) -> DualFormer:
+def dualformer_tiny(num_classes=400, num_frames=32, img_size=224, **overrides) -> DualFormer:
     cfg = DualFormerConfig(embed_dims=(64, 128, 256, 512), num_heads=(2, 4, 8, 16), depths=(2, 2, 10, 4),
                            drop_path_rate=0.1)
     return _build(num_classes, num_frames, img_size, cfg, overrides)
@@ -496,7 +520,7 @@ def dualformer_tiny(num_classes=400, num_frames=8, img_size=224, **overrides) ->
                            " params_official includes the 400-class head (backbone 48,908,064). Diving/HMDB/UCF: "
                            "K400 init, interval 4, 4x3 views (1908 G)."),
                 converter=checkpoint_filter_fn)
-def dualformer_small(num_classes=400, num_frames=8, img_size=224, **overrides) -> DualFormer:
+def dualformer_small(num_classes=400, num_frames=32, img_size=224, **overrides) -> DualFormer:
     cfg = DualFormerConfig(embed_dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 18, 2),
                            drop_path_rate=0.2)
     return _build(num_classes, num_frames, img_size, cfg, overrides)
@@ -506,7 +530,7 @@ def dualformer_small(num_classes=400, num_frames=8, img_size=224, **overrides) -
                            " params_official includes the 400-class head (backbone 86,837,632). K400 from IN-1K, "
                            "K600 from IN-22K; the abstract's 82.9% K400 at ~1000 G has no released checkpoint."),
                 converter=checkpoint_filter_fn)
-def dualformer_base(num_classes=400, num_frames=8, img_size=224, **overrides) -> DualFormer:
+def dualformer_base(num_classes=400, num_frames=32, img_size=224, **overrides) -> DualFormer:
     cfg = DualFormerConfig(embed_dims=(128, 256, 512, 1024), num_heads=(4, 8, 16, 32), depths=(2, 2, 18, 2),
                            drop_path_rate=0.3)
     return _build(num_classes, num_frames, img_size, cfg, overrides)

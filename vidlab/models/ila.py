@@ -245,10 +245,11 @@ class ImplicitAlignment(nn.Module):
         cls, patches = u[:, :, :1], u[:, :, 1:]                    # (B, T, 1, D), (B, T, hw, D)
         prev, cur = patches[:, :-1], patches[:, 1:]                # (B, T-1, hw, D) each
 
-        # trunk over each pair and the two interactive points
-        def to_map(z):                                             # (B, T-1, hw, D) -> (B*(T-1), D, h, w)
-            return z.reshape(B * (T - 1), h, w, D).permute(0, 3, 1, 2)
-        feats = self.trunk(torch.cat([to_map(prev), to_map(cur)], dim=1))   # (B*(T-1), C, h, w)
+        # trunk over each pair and the two interactive points; the pair is built as a contiguous NCHW map
+        # (concat(z_{t-1}, z_t) over channels): the channels-last view a permute gives would make oneDNN run the
+        # trunk convs up to 1.6x slower and re-layout their weights on every call
+        pairs = torch.cat([prev, cur], dim=-1).transpose(2, 3)      # (B, T-1, 2D, hw)
+        feats = self.trunk(pairs.reshape(B * (T - 1), 2 * D, h, w))  # (B*(T-1), C, h, w)
         points = self.point_head(feats, B)                         # (B, T-1, 4)
 
         # implicit alignment: weight each frame around its point (a = m * z)
@@ -712,11 +713,16 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: ILA) -> 
     visual.* CLIP keys and mit.* keep their names; per block the ILA keys are renamed (`_BLOCK_KEYS`, the SSv2
     trunk by `_BLOCK_KEYS_SSV2`); K400 text head: text tower -> head.text.*, prompts_* / logit_scale -> head.*;
     SSv2 head: mit.classify_head.{0,2} -> head.norm / head.fc. nn.MultiheadAttention's keys equal ours.
+    The release saves {'model' (the DDP state dict: `module.` keys, CLIP layers in fp16 when built on a GPU),
+    'optimizer', 'lr_scheduler', 'max_accuracy', 'epoch', 'config' (yacs)}: `module.` is stripped, fp16 is
+    upcast, CLIP's `input_resolution` / `context_length` / `vocab_size` scalars are dropped; a non-tensor entry
+    in the state dict is refused by name.
     """
+    from .official import unwrap_official
     ssv2 = getattr(model, "cfg", None) is not None and model.cfg.trunk == "ssv2"
     block_keys = {**_BLOCK_KEYS, **_BLOCK_KEYS_SSV2} if ssv2 else _BLOCK_KEYS
     out = {}
-    for k, v in state_dict.items():
+    for k, v in unwrap_official(state_dict, ("module.",), "ILA").items():
         if k.startswith("visual.transformer.resblocks."):
             parts = k.split(".", 4)                       # visual, transformer, resblocks, i, rest
             head, rest = parts[:4], parts[4]

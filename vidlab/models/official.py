@@ -176,6 +176,32 @@ def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefixes=("module.", "_
     return out
 
 
+def unwrap_official(state_dict: Mapping, prefixes: tuple[str, ...] = ("module.",), layout: str = "official") -> dict:
+    """The common part of every official-checkpoint converter: a flat {name: float32 tensor} dict.
+
+    * wrapper prefixes (DDP's `module.`, mmaction's `backbone.`, PySlowFast's `model.`, ...) are stripped, in
+      any order and combination;
+    * half-precision tensors (fp16 / bf16 saves) are upcast to float32, integer buffers are kept as they are;
+    * a value that is not a tensor (an optimizer, EMA or scheduler state left in a flat dict) is refused by name.
+    """
+    out, bad = {}, []
+    for k, v in state_dict.items():
+        if not isinstance(v, torch.Tensor):
+            bad.append(f"{k} ({type(v).__name__})")
+            continue
+        stripped = True
+        while stripped:
+            stripped = False
+            for p in prefixes:
+                if k.startswith(p):
+                    k, stripped = k[len(p):], True
+        out[k] = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
+    if bad:
+        raise CheckpointError(f"{layout} checkpoint: entries that are not tensors in the state dict (optimizer, "
+                              "EMA or training state?); keep only the model weights", unexpected=bad)
+    return out
+
+
 def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
                    source: str = "checkpoint") -> dict:
     """Load `state_dict` into `model`; raise CheckpointError listing missing/unexpected/shape-mismatched keys.
@@ -198,11 +224,108 @@ def is_vidlab_checkpoint(ckpt: Mapping) -> bool:
     return isinstance(ckpt, Mapping) and "vidlab_version" in ckpt and "model" in ckpt
 
 
+WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.", "backbone.", "encoder.")
+
+
+def _strip_wrappers(sd: Mapping[str, torch.Tensor], prefixes=WRAPPER_PREFIXES) -> dict:
+    """Every key with any leading run of wrapper prefixes (`module.backbone.`, `model.`, ...) removed."""
+    out = {}
+    for k, v in sd.items():
+        stripped = True
+        while stripped:
+            stripped = False
+            for p in prefixes:
+                if k.startswith(p):
+                    k, stripped = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def _fits(sd: Mapping, own: Mapping) -> list[str]:
+    """Keys of `own` that `sd` provides with the same shape."""
+    return [k for k, v in own.items() if k in sd and tuple(sd[k].shape) == tuple(v.shape)]
+
+
+def head_keys(model: nn.Module) -> list[str]:
+    """The classifier's tensors (`head.*`, `fc.*`, `classifier.*`, ...: the ones sized by the class count);
+    a checkpoint trained on other classes is not expected to provide them."""
+    import re
+    own = model.state_dict()
+    pat = re.compile(r"(^|\.)(head|fc|fc_cls|cls_head|classifier)(\.(fc|proj|weight|bias))*$")
+    cand = [k for k in own if pat.search(k.rsplit(".", 1)[0] + "." + k.rsplit(".", 1)[-1]) and own[k].ndim <= 2]
+    nc = getattr(model, "num_classes", None)
+    if nc is None and cand:
+        nc = own[cand[-1]].shape[0]
+    return [k for k in cand if own[k].ndim >= 1 and own[k].shape[0] == nc]
+
+
+def guess_architecture(ckpt: Mapping, sd: Mapping[str, torch.Tensor]) -> str | None:
+    """Which registered architecture a checkpoint holds: its metadata (`model_name` of a vidlab checkpoint), else
+    the architecture whose key names (layer numbers ignored) cover most of the checkpoint's, if most are."""
+    import re
+
+    from .registry import list_models, model_info
+    name = ckpt.get("model_name") if isinstance(ckpt, Mapping) else None
+    if isinstance(name, str) and name in list_models():
+        return f"{model_info(name)['arch']} checkpoint ({name}, from its metadata)"
+    norm = (lambda keys: {re.sub(r"\d+", "#", k) for k in keys})
+    theirs = norm(sd)
+    best, score = None, 0.0
+    for n in list_models("*_nano"):
+        from .registry import create_model
+        try:
+            with torch.device("meta"):   # shapes only, no memory
+                keys = norm(create_model(n, num_classes=2).state_dict())
+        except Exception:
+            continue
+        s = len(theirs & keys) / max(1, len(theirs))
+        if s > score:
+            best, score = model_info(n)["arch"], s
+    return f"{best} checkpoint (by its key names, {100 * score:.0f}% alike)" if best and score >= 0.5 else None
+
+
 def load_pretrained(model: nn.Module, path: str | Path, converter: Callable | None = None,
                     strict: bool = True) -> dict:
-    """Load a vidlab checkpoint, or convert an official one with the model's registered converter."""
+    """Load a vidlab checkpoint, or convert an official one with the model's registered converter.
+
+    Wrapper prefixes (`module.`, `_orig_mod.`, `model.`, `backbone.`, `encoder.`) are stripped when the weights
+    then fit the model. Every tensor of the model except its classifier (`head_keys`) is expected: with
+    strict=False a partial load warns with how many loaded and which did not; nothing loaded is an error, and so
+    is a checkpoint of another architecture, named (from its metadata or its keys) before a few of its keys.
+    Returns {"loaded", "missing", "unexpected", "num_loaded", "num_expected"}."""
+    import warnings
     ckpt = load_checkpoint(path)
-    sd = strip_prefix(find_state_dict(ckpt))
-    if not is_vidlab_checkpoint(ckpt) and converter is not None:
-        sd = converter(sd, model)
-    return check_and_load(model, sd, strict=strict, source=str(path))
+    raw = find_state_dict(ckpt)
+    own = model.state_dict()
+    heads = set(head_keys(model))
+    body = [k for k in own if k not in heads]
+    plain, stripped = strip_prefix(raw), _strip_wrappers(raw)
+    sd = max((plain, stripped), key=lambda d: len(_fits(d, own)))   # a `backbone.` prefix is only dropped if it helps
+    exact = set(body) <= set(_fits(sd, own)) and all(k in own for k in sd)
+    if not is_vidlab_checkpoint(ckpt) and converter is not None and not exact:
+        sd = converter(plain, model)       # an official layout: the architecture's own key mapping
+    fit = set(_fits(sd, own))
+    n_body = len(set(body) & fit)
+    name = getattr(model, "vidlab_name", type(model).__name__)
+    if body and n_body < len(body) / 2:    # not this architecture (or not a model at all): say so first
+        arch = guess_architecture(ckpt, raw)
+        asked = name
+        try:
+            from .registry import model_info
+            asked = f"{model_info(name)['arch']} ({name})"
+        except Exception:
+            pass
+        some = ", ".join(list(raw)[:4]) + (" ..." if len(raw) > 4 else "")
+        raise CheckpointError(f"{path} is {'a ' + arch if arch else 'not a checkpoint of this model'}"
+                              f"; {asked} was asked for. {n_body} of its {len(body)} tensors (classifier aside) "
+                              f"fit. The checkpoint's {len(raw)} keys begin: {some}")
+    if not strict:  # a classifier trained on another number of classes is simply not loaded
+        sd = {k: v for k, v in sd.items() if not (k in heads and tuple(v.shape) != tuple(own[k].shape))}
+    report = check_and_load(model, sd, strict=strict, source=str(path))
+    not_loaded = [k for k in body if k not in fit]
+    if not_loaded:
+        warnings.warn(f"{path}: loaded {n_body} of the {len(body)} tensors of {name} (classifier aside); not loaded "
+                      f"({len(not_loaded)}): " + ", ".join(not_loaded[:8]) + (" ..." if len(not_loaded) > 8 else ""),
+                      stacklevel=3)
+    report.update(num_loaded=n_body, num_expected=len(body))
+    return report

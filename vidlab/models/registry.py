@@ -43,20 +43,69 @@ class ModelInfo:
     teaching: bool = False                   # True for the _nano sizes (vidlab's own)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a variant is trained: the defaults of `vidlab train` and `vidlab zoo` for it (mmaction2 keeps a config per
+    model, timm keeps per-variant metadata beside the variant; vidlab keeps both beside the registration).
+
+    Any field can be overridden (`recipe.replace(lr=1e-3)`, or a `vidlab train` flag); the run's metrics.json records
+    the recipe that ran. Only the `_nano` sizes carry a measured recipe (on the synthetic set, docs/benchmarks.md);
+    a paper variant gets the generic one below, a starting point for fine-tuning, not a reproduction of the paper.
+    """
+    optimizer: str = "adamw"          # AdamW, no decay on norms, biases, embeddings and tokens
+    lr: float = 1e-3                  # peak learning rate (linear warm-up, then cosine to min_lr)
+    min_lr: float = 1e-5
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    epochs: int = 20
+    batch_size: int = 16
+    label_smoothing: float = 0.1
+    clip_grad: float = 1.0            # max global gradient norm (0: off)
+    num_frames: int = 8               # frames per clip (segment sampling)
+    img_size: int = 64                # crop side
+    crop_scale: tuple = (0.4, 1.0)    # random resized crop: fraction of the frame's area (one crop for all frames)
+    stream_clips: int = 0             # on a vidlab synthetic dataset: fresh clips rendered per epoch (0: the stored
+                                      # train split); every epoch sees new clips of the same generator and difficulty
+
+    def __post_init__(self):
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"recipe optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        for k in ("lr", "epochs", "batch_size", "num_frames", "img_size"):
+            if not getattr(self, k) > 0:
+                raise ConfigError(f"recipe {k} must be > 0, got {getattr(self, k)!r}")
+        if not (0 < self.crop_scale[0] <= self.crop_scale[1] <= 1):
+            raise ConfigError(f"recipe crop_scale must be 0 < lo <= hi <= 1, got {self.crop_scale!r}")
+        if self.stream_clips < 0:
+            raise ConfigError(f"recipe stream_clips must be >= 0, got {self.stream_clips}")
+
+    def replace(self, **changes) -> "Recipe":
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown recipe field(s) {unknown}; known: {[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["crop_scale"] = list(d["crop_scale"])
+        return d
+
+
 @dataclass
 class _Entry:
     name: str
     fn: Callable[..., nn.Module]
     info: ModelInfo
     converter: Callable | None   # official checkpoint -> vidlab state dict, see models/official.py
+    recipe: Recipe = field(default_factory=Recipe)
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_model(fn: Callable | None = None, *, info: ModelInfo | None = None, converter: Callable | None = None):
+def register_model(fn: Callable | None = None, *, info: ModelInfo | None = None, converter: Callable | None = None,
+                   recipe: Recipe | None = None):
     """Decorator registering a variant under its function name. `converter(state_dict, model) -> state_dict`
-    maps an official checkpoint's keys to vidlab's (timm's `checkpoint_filter_fn`)."""
+    maps an official checkpoint's keys to vidlab's (timm's `checkpoint_filter_fn`); `recipe` is how it trains."""
 
     def wrap(f: Callable) -> Callable:
         name = f.__name__
@@ -67,26 +116,43 @@ def register_model(fn: Callable | None = None, *, info: ModelInfo | None = None,
             meta.arch = f.__module__.rsplit(".", 1)[-1]
         if name.endswith("_nano"):
             meta.teaching = True
-        _REGISTRY[name] = _Entry(name, f, meta, converter)
+        _REGISTRY[name] = _Entry(name, f, meta, converter, recipe or Recipe())
         return f
 
     return wrap(fn) if fn is not None else wrap
+
+
+def suggest_models(name: str, limit: int = 5) -> list[str]:
+    """Registered names nearest to a mistyped `name`: the names containing it first (`focalnet_nano` ->
+    `video_focalnet_nano`), then difflib's closest spellings."""
+    import difflib
+    from . import _import_architectures
+    _import_architectures()
+    key = str(name).lower()
+    contains = sorted(n for n in _REGISTRY if key and key in n.lower())
+    close = difflib.get_close_matches(key, sorted(_REGISTRY), n=limit, cutoff=0.5)
+    return list(dict.fromkeys(contains + close))[:limit]
 
 
 def _entry(name: str) -> _Entry:
     from . import _import_architectures
     _import_architectures()
     if name not in _REGISTRY:
-        close = [n for n in _REGISTRY if n.split("_")[0] == name.split("_")[0]] or sorted(_REGISTRY)
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(close))}")
+        near = suggest_models(name)
+        hint = f"did you mean {', '.join(near)}?" if near else "`vidlab models` lists them"
+        raise ConfigError(f"unknown model {name!r}; {hint} ({len(_REGISTRY)} registered)")
     return _REGISTRY[name]
 
 
 def list_models(pattern: str = "*", arch: str | None = None, teaching: bool | None = None) -> list[str]:
-    """Registered variant names matching a glob `pattern`, optionally one `arch`, sorted."""
+    """Registered variant names matching `pattern`, optionally one `arch`, sorted. The pattern is a glob
+    (`video_focalnet_*`) when it holds `*`, `?` or `[`, else a substring (`focalnet`); case is ignored."""
     from . import _import_architectures
     _import_architectures()
-    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatchcase(n, pattern)
+    pattern = str(pattern).lower()
+    if not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"
+    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatchcase(n.lower(), pattern)
              and (arch is None or e.info.arch == arch) and (teaching is None or e.info.teaching == teaching)]
     return sorted(names)
 
@@ -97,6 +163,11 @@ def model_info(name: str) -> dict[str, Any]:
     d = dataclasses.asdict(e.info)
     d["name"] = name
     return d
+
+
+def get_recipe(name: str) -> Recipe:
+    """The training recipe registered with a variant (see Recipe)."""
+    return _entry(name).recipe
 
 
 def get_converter(name: str) -> Callable | None:

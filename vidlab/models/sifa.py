@@ -38,7 +38,7 @@ from torch import nn
 
 from ..viz.capture import record, wants
 from .layers import DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_resnet, trunc_normal_
-from .official import check_and_load, find_state_dict, load_checkpoint, strip_prefix
+from .official import check_and_load, find_state_dict, load_checkpoint, strip_prefix, unwrap_official
 from .registry import ModelInfo, register_model
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -473,7 +473,12 @@ def window_reverse(windows: torch.Tensor, ws: int, H: int, W: int) -> torch.Tens
 
 
 class WindowAttention(nn.Module):
-    """Swin window multi-head self-attention with relative position bias. (N * nW, ws*ws, C) -> same shape."""
+    """Swin window multi-head self-attention with relative position bias. (N * nW, ws*ws, C) -> same shape.
+
+    softmax(q k^T / sqrt(hd) + B_rel (+ shift mask)) v. The bias (and the -100 shift mask of a shifted block) go
+    to F.scaled_dot_product_attention as one float mask; the attention matrix is formed explicitly only while a
+    capture wants it (same numbers to float rounding).
+    """
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True):
         super().__init__()
@@ -489,18 +494,21 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         Bw, N, C = x.shape
-        q, k, v = self.qkv(x).view(Bw, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = (q * self.scale) @ k.transpose(-2, -1)                                         # (Bw, nh, N, N)
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, -1)
-        attn = attn + bias.permute(2, 0, 1)
-        if mask is not None:
+        nh, hd = self.num_heads, C // self.num_heads
+        q, k, v = self.qkv(x).view(Bw, N, 3, nh, hd).permute(2, 0, 3, 1, 4)                # 3 x (Bw, nh, N, hd)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, nh)
+        bias = bias.permute(2, 0, 1)                                                          # (nh, N, N)
+        if mask is not None:                  # windows are consecutive per image: (Bw/nW, nW*nh, N, ...) groups them
             nW = mask.shape[0]
-            attn = attn.view(Bw // nW, nW, self.num_heads, N, N) + mask[None, :, None]   # -100 across regions
-            attn = attn.view(Bw, self.num_heads, N, N)
-        attn = attn.softmax(dim=-1)
+            bias = (mask[:, None] + bias[None]).reshape(1, nW * nh, N, N)                    # -100 across regions
+            q, k, v = (t.reshape(Bw // nW, nW * nh, N, hd) for t in (q, k, v))
         if wants(self, "attention"):
-            record(self, "attention", attn)
-        return self.proj((attn @ v).transpose(1, 2).reshape(Bw, N, C))
+            attn = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1)
+            record(self, "attention", attn.reshape(Bw, nh, N, N))
+            out = attn @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        return self.proj(out.reshape(Bw, nh, N, hd).transpose(1, 2).reshape(Bw, N, C))
 
 
 class SIFASwinBlock(nn.Module):
@@ -657,16 +665,56 @@ class SIFASwin(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# structural tensors an official checkpoint carries that vidlab rebuilds from the config: they are checked, then dropped
+_REBUILT_BUFFERS = (".attn.relative_position_index", ".attn_mask")     # SIFA-Swin (timm Swin registers both)
+
+
+def _check_rebuilt(key: str, value: torch.Tensor, expected: torch.Tensor | None) -> None:
+    """Raise CheckpointError naming `key` unless the checkpoint's structural tensor equals vidlab's rebuilt one."""
+    from ..errors import CheckpointError
+    if expected is None:
+        raise CheckpointError(f"{key}: the checkpoint has this structural tensor, the model has none (a shifted "
+                              "block where vidlab's is not, or a window/resolution of another build size)",
+                              unexpected=[key])
+    if tuple(value.shape) != tuple(expected.shape):
+        raise CheckpointError(f"{key}: checkpoint {tuple(value.shape)} vs rebuilt {tuple(expected.shape)}; the "
+                              "model was built for another window or clip size",
+                              mismatched=[(key, tuple(value.shape), tuple(expected.shape))])
+    if not torch.equal(value.to(expected.dtype), expected):
+        bad = (value.to(expected.dtype) != expected).sum().item()
+        raise CheckpointError(f"{key}: {bad} of {expected.numel()} entries differ from the tensor vidlab rebuilds "
+                              "from the config; the checkpoint was made with another window layout")
+
+
 def checkpoint_filter_fn(state_dict: dict, model: nn.Module) -> dict:
     """Official SIFA checkpoint (keys after `module.` stripping) -> vidlab.
 
-    * `*.def_cor.weight` (C, T', k, k), all 1/C and frozen: dropped (vidlab uses the scalar 1/C).
+    * `*.def_cor.weight` (C, T', k, k), frozen at 1/C: checked and dropped (vidlab uses the scalar 1/C).
     * `*.conv_offset.weight` -> `*.sifa.conv_offset.weight` (SIFA-Net; the released Swin has none).
-    Everything else keeps its name (vidlab mirrors the released module names).
+    * SIFA-Swin `layers.{s}.blocks.{b}.attn.relative_position_index` (every block) and
+      `layers.{s}.blocks.{b}.attn_mask` (shifted blocks): structural buffers vidlab rebuilds; each must equal the
+      rebuilt one (else CheckpointError naming the key), then it is dropped.
+    Everything else keeps its name (vidlab mirrors the released module names). Another structural or unknown key
+    stays in and is reported by the strict load. The training script's `{'opt', 'model', 'epoch'}` wrapper and
+    DDP's `module.` are removed; fp16 tensors are upcast; a non-tensor entry in the state dict is refused by name.
     """
+    from ..errors import CheckpointError
+    buffers = dict(model.named_buffers())
+    blocks = {n: m for n, m in model.named_modules() if isinstance(m, SIFASwinBlock)}
     out = {}
-    for k, v in state_dict.items():
+    for k, v in unwrap_official(state_dict, ("module.",), "SIFA").items():
         if k.endswith("def_cor.weight"):
+            if v.numel() and not torch.allclose(v.float(), torch.full_like(v.float(), 1.0 / v.shape[0])):
+                raise CheckpointError(f"{k}: expected the frozen constant 1/C = 1/{v.shape[0]} everywhere (the "
+                                      f"released correlation weight), found values in [{v.min().item():.4g}, "
+                                      f"{v.max().item():.4g}]; vidlab cannot represent a trained def_cor")
+            continue
+        if k.endswith(_REBUILT_BUFFERS):
+            if k.endswith(".attn_mask"):
+                host = blocks.get(k[: -len(".attn_mask")])
+                _check_rebuilt(k, v, None if host is None else host.attn_mask)
+            else:
+                _check_rebuilt(k, v, buffers.get(k))
             continue
         out[k.replace(".conv_offset.", ".sifa.conv_offset.")] = v
     return out

@@ -565,8 +565,12 @@ def checkpoint_filter_fn(state_dict: dict, model: VideoMobileFormer, inflate: st
     size-1 time axis. The 1000-class classifier is dropped when the model has another number of classes
     (the loader then reports it missing). Keys of the checkpoint that are not image Mobile-Former keys are
     left in under their own names, so the loader reports them as unexpected.
+    A timm-trained file holds `state_dict`, `state_dict_ema`, `optimizer`, `args` (argparse), `amp_scaler`:
+    `create_model(pretrained=...)` reads `state_dict`, `load_image_weights` prefers `state_dict_ema`.
+    `module.` is stripped, fp16 tensors are upcast, a non-tensor entry in the state dict is refused by name.
     """
-    state_dict = {k[7:] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    from .official import unwrap_official
+    state_dict = unwrap_official(state_dict, ("module.",), "Mobile-Former")
     if "tokens" in state_dict and "tokens.weight" not in state_dict:
         return dict(state_dict)                                        # already vidlab's layout
     own = model.state_dict()

@@ -253,7 +253,9 @@ def channel_norm(fmap) -> torch.Tensor:
 
 def map_grid(maps: dict, clip=None, frame: int = 0, ncols: int = 4, alpha=0.5, cmap="jet",
              mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """Several named maps (each (t, h, w) or (h, w)) for one frame side by side, over the frame if a clip is given."""
+    """Several named maps (each (t, h, w) or (h, w)) for one frame side by side, over the frame if a clip is given.
+    Long names wrap onto a second line (with model: map names the model goes on the first) so titles never overlap."""
+    import textwrap
     fig, axes = _grid(len(maps), ncols, scale=2.6)
     fr = clip_to_frames(clip, mean, std) if clip is not None else None
     for ax, (name, m) in zip(axes, maps.items()):
@@ -265,6 +267,7 @@ def map_grid(maps: dict, clip=None, frame: int = 0, ncols: int = 4, alpha=0.5, c
             ax.imshow(upsample_map(m, (H, W))[0], cmap=cmap, alpha=alpha)
         else:
             ax.imshow(m.numpy(), cmap=cmap)
-        ax.set_title(name, fontsize=8)
+        title = "\n".join(textwrap.fill(part, 30) for part in str(name).split(": ", 1))
+        ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,0 +1,535 @@
+"""Hostile input: broken and odd videos, spreadsheet annotations, foreign checkpoints, kills and full disks during
+training, command-line mistakes. Each test is one row of docs/reliability.md. Nothing may hang: the reader tests run
+in subprocesses with a timeout, and every test has a pytest-timeout."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import unicodedata
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from vidlab.__main__ import main
+from vidlab.data import VideoClipDataset, build_transforms
+from vidlab.data.io import VideoReader, display_rotation, write_video
+from vidlab.data.kinetics import read_classes, read_kinetics_csv, read_list_file
+from vidlab.errors import AnnotationError, CheckpointError, CheckpointSaveError, ConfigError, DatasetError
+from vidlab.train import Trainer, TrainConfig
+
+pytestmark = pytest.mark.timeout(300)
+PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(argv, capsys):
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def zero_mdat(src: Path, dst: Path, start: float, end: float) -> Path:
+    """A copy of an mp4 whose header is intact and whose media data (mdat) is zeroed from `start` to `end` (fractions
+    of the mdat): an interrupted download."""
+    data = bytearray(src.read_bytes())
+    i = data.find(b"mdat")
+    size = int.from_bytes(data[i - 4:i], "big") - 8
+    a, b = i + 4 + int(size * start), i + 4 + int(size * end)
+    data[a:b] = bytes(b - a)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    good = write_video(d / "good.mp4", (rng.random((32, 64, 64, 3)) * 255).astype(np.uint8), gop=8)
+    return {"good": good, "zero_head": zero_mdat(good, d / "zero_head.mp4", 0.0, 0.5),
+            "zero_mid": zero_mdat(good, d / "zero_mid.mp4", 0.25, 0.75)}
+
+
+# ---- data: the hang --------------------------------------------------------------------------------------------
+
+READ_LOOP = textwrap.dedent("""
+    import sys
+    import av
+    if sys.argv[2] == "user-log-level":
+        av.logging.set_level(av.logging.PANIC)      # what the reader itself did before the fix
+    from vidlab.data.io import VideoReader
+    from vidlab.errors import VideoReadError
+    failures = 0
+    for _ in range(int(sys.argv[3])):
+        for backend in ("auto", "pyav"):
+            try:
+                r = VideoReader(sys.argv[1], backend=backend)
+                r.get_frames(range(len(r)))
+            except VideoReadError:
+                failures += 1
+    print("failures", failures)
+""")
+
+
+@pytest.mark.parametrize("log_level", ["default", "user-log-level"])
+@pytest.mark.parametrize("which", ["zero_head", "zero_mid"])
+def test_zeroed_media_data_fails_fast_and_never_hangs(videos, which, log_level):
+    """Before the fix 4 of 4 processes hung on zero_head (PyAV's Python log callback + FFmpeg frame threads)."""
+    for _ in range(3):
+        r = subprocess.run([PY, "-c", READ_LOOP, str(videos[which]), log_level, "20"], capture_output=True,
+                           text=True, timeout=120, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "failures 40" in r.stdout
+
+
+def test_pyav_decodes_single_threaded_without_python_log_callback(videos):
+    import av
+    before = av.logging.get_level()
+    VideoReader(videos["good"], backend="pyav").get_frames([0, 31])
+    assert av.logging.get_level() == before            # the reader leaves PyAV's logging alone
+
+
+LOADER_RUN = textwrap.dedent("""
+    import sys, warnings, torch
+    from vidlab.data import VideoClipDataset, build_transforms
+    from vidlab.train import collate_clips
+    warnings.simplefilter("ignore")
+    ds = VideoClipDataset(sys.argv[1], "val", num_frames=4, transform=build_transforms(False, img_size=32),
+                          train=True)
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        n = sum(len(b[1]) for b in torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2,
+                                                               collate_fn=collate_clips))
+        print("epoch", epoch, n, ds.num_skipped, ds.num_skip_attempts)
+""")
+
+
+def broken_split(smoke_data, tmp_path, n_broken):
+    """A copy of the smoke val split with `n_broken` clips zeroed in their media data."""
+    root = tmp_path / "broken"
+    shutil.copytree(smoke_data, root, ignore=shutil.ignore_patterns("train", "ground_truth", ".cache"))
+    clips = sorted((root / "val").rglob("*.mp4"))
+    victims = clips[1::2][:n_broken]
+    for v in victims:
+        zero_mdat(v, v, 0.0, 0.5)
+    return root, victims, clips
+
+
+def test_dataloader_with_workers_over_zeroed_clips_finishes_and_counts_files(smoke_data, tmp_path):
+    root, victims, clips = broken_split(smoke_data, tmp_path, 9)
+    r = subprocess.run([PY, "-c", LOADER_RUN, str(root)], capture_output=True, text=True, timeout=240, cwd=ROOT,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [line.split() for line in r.stdout.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2
+    for _, epoch, n, files, attempts in lines:
+        assert int(n) == len(clips)                     # every item came back (stand-ins for the broken ones)
+    assert int(lines[-1][3]) == 9                       # files, not attempts
+    assert int(lines[-1][4]) >= 9
+
+
+def test_skips_are_counted_as_files_and_attempts_with_their_stand_ins(smoke_data, tmp_path):
+    root, victims, clips = broken_split(smoke_data, tmp_path, 3)
+    ds = VideoClipDataset(root, "val", num_frames=4, transform=build_transforms(False, img_size=32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            for i in range(len(ds)):
+                ds[i]
+    assert ds.num_skipped == 3 and ds.num_skip_attempts == 9
+    assert {s["path"] for s in ds.skipped} == {str(v) for v in victims}
+    assert all(s["stand_in"] and s["stand_in"] not in {str(v) for v in victims} for s in ds.skipped)
+    assert "3 unreadable clip(s), skipped 9 time(s)" in ds.skip_report() and "stood in" in ds.skip_report()
+
+
+def test_a_broken_file_is_decoded_once_per_process(smoke_data, tmp_path, monkeypatch):
+    root, victims, _ = broken_split(smoke_data, tmp_path, 1)
+    ds = VideoClipDataset(root, "val", num_frames=4)
+    bad = next(i for i, s in enumerate(ds.samples) if s.path == str(victims[0]))
+    calls = []
+    real = ds.load
+    monkeypatch.setattr(ds, "load", lambda j: (calls.append(j), real(j))[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(5):
+            ds[bad]
+    assert calls.count(bad) == 1 and ds.num_skip_attempts == 5
+
+
+# ---- data: evaluation never substitutes ----------------------------------------------------------------------
+
+class Fixed(nn.Module):
+    """Predicts class 0 for every clip."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k, self.w = k, nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        out = torch.zeros(x.shape[0], self.k) + self.w
+        out[:, 0] = 1.0
+        return out
+
+
+def test_evaluation_scores_only_readable_clips_and_names_the_rest(smoke_data, tmp_path):
+    root, victims, clips = broken_split(smoke_data, tmp_path, 9)
+    ds = VideoClipDataset(root, "val", num_frames=4, transform=build_transforms(False, img_size=32))
+    t = Trainer(Fixed(len(ds.classes)), None, None, TrainConfig(epochs=1, device="cpu", progress=False))
+    with pytest.warns(UserWarning, match="left out"):
+        r = t.evaluate(ds, views="1x1")
+    readable = [i for i, s in enumerate(ds.samples) if s.path not in {str(v) for v in victims}]
+    assert r["num_clips"] == len(readable) == len(ds) - 9 and r["num_left_out"] == 9
+    assert {e["path"] for e in r["left_out"]} == {str(v) for v in victims}
+    truth = 100 * np.mean([ds.samples[i].label == 0 for i in readable])
+    assert r["top1"] == pytest.approx(truth) and sorted(r["index"].tolist()) == readable
+
+
+class Substituting(Dataset):
+    """A dataset that hands back item i + 1 for a broken item i (what a skipping training set does)."""
+    classes = ["a", "b"]
+
+    def __init__(self):
+        self.labels = [0, 1, 0, 1]
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        j = i + 1 if i == 1 else i
+        return torch.zeros(3, 2, 4, 4), self.labels[j], j
+
+
+def test_evaluation_of_a_dataset_without_get_view_drops_stand_ins():
+    t = Trainer(Fixed(2), None, None, TrainConfig(epochs=1, device="cpu", progress=False))
+    with pytest.warns(UserWarning, match="scored 3 of 4"):
+        r = t.evaluate(Substituting())
+    assert r["num_clips"] == 3 and r["left_out"] == [{"index": 1, "path": "item 1"}]
+
+
+# ---- data: overwrite, annotations, orientation -------------------------------------------------------------------
+
+def test_synth_overwrite_never_deletes_a_users_dataset(tmp_path, capsys):
+    user = tmp_path / "mine"
+    (user / "train" / "a").mkdir(parents=True)
+    (user / "classes.txt").write_text("a\n")
+    (user / "train" / "a" / "clip.mp4").write_bytes(b"my own video")
+    rc, _, err = cli(["data", "synth", "--preset", "smoke", "--out", str(user), "--overwrite"], capsys)
+    assert rc == 2 and "nothing shows it was written by vidlab's generator" in err and err.count("\n") == 1
+    assert (user / "train" / "a" / "clip.mp4").read_bytes() == b"my own video"
+
+
+def test_synth_overwrite_removes_only_its_own_files(tmp_path):
+    from vidlab.data import make_synthetic
+    kw = dict(preset="smoke", num_classes=2, clips_per_class=1)
+    root = make_synthetic(tmp_path / "s", **kw)
+    (root / "notes.md").write_text("mine")
+    (root / "train" / "mine.txt").write_text("mine")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    make_synthetic(root, overwrite=True, **kw)
+    after = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert before == after and (root / "notes.md").read_text() == "mine"
+
+
+def test_spreadsheet_csv_and_classes_with_byte_order_mark(tmp_path):
+    (tmp_path / "classes.txt").write_text("\ufeffa\nb\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("\ufefflabel,youtube_id,time_start,time_end,split\na,x1,0,10,train\n",
+                                        encoding="utf-8")
+    assert read_classes(tmp_path / "classes.txt") == ["a", "b"]
+    assert read_kinetics_csv(tmp_path / "train.csv", classes=["a", "b"])[0]["label"] == "a"
+
+
+def test_one_clip_with_two_labels_names_both_lines(tmp_path):
+    p = tmp_path / "train.csv"
+    p.write_text("label,youtube_id,time_start,time_end,split\na,x1,0,10,train\nb,x2,0,10,train\nb,x1,0,10,train\n")
+    with pytest.raises(AnnotationError, match=r"train.csv:4: .*'b' here and 'a' on line 2"):
+        read_kinetics_csv(p)
+    lst = tmp_path / "train_list.txt"
+    lst.write_text("train/a/x1.mp4 0\ntrain/a/x1.mp4 1\n")
+    with pytest.raises(AnnotationError, match=r"train_list.txt:2: .*on line 1"):
+        read_list_file(lst)
+
+
+def test_a_row_repeated_verbatim_is_read_once_with_a_warning(tmp_path):
+    p = tmp_path / "train.csv"
+    p.write_text("label,youtube_id,time_start,time_end,split\na,x1,0,10,train\na,x1,0,10,train\n")
+    with pytest.warns(UserWarning, match="line 3 = line 2"):
+        rows = read_kinetics_csv(p)
+    assert len(rows) == 1
+
+
+def test_unicode_class_names_in_nfc_match_nfd_folders(smoke_data, tmp_path):
+    root = tmp_path / "uni"
+    shutil.copytree(smoke_data / "val", root / "val")
+    names = sorted(d.name for d in (root / "val").iterdir())
+    nfc = [f"café_{n}" for n in names]
+    for n, new in zip(names, nfc):
+        (root / "val" / n).rename(root / "val" / unicodedata.normalize("NFD", new))  # as macOS writes it
+    (root / "classes.txt").write_text("".join(unicodedata.normalize("NFC", c) + "\n" for c in nfc))
+    ds = VideoClipDataset(root, "val", num_frames=4)
+    assert ds.classes == nfc and len(ds) == sum(1 for _ in (root / "val").rglob("*.mp4"))
+    (root / "classes.txt").write_text(unicodedata.normalize("NFC", "é") + "\n" + unicodedata.normalize("NFD", "é"))
+    with pytest.raises(AnnotationError, match="another Unicode normalisation"):
+        read_classes(root)
+
+
+@pytest.mark.parametrize("rotation,size", [(90, (32, 64)), (90, (64, 64)), (180, (32, 64)), (-90, (32, 64))])
+def test_rotated_phone_clip_reads_upright_with_both_backends(tmp_path, rotation, size):
+    import imageio_ffmpeg
+    h, w = size
+    rng = np.random.default_rng(1)
+    frames = (rng.random((4, h, w, 3)) * 255).astype(np.uint8)
+    src = write_video(tmp_path / "src.mp4", frames, crf=0)
+    dst = tmp_path / "rot.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                    "-display_rotation", str(rotation), "-i", str(src), "-c", "copy", str(dst)], check=True)
+    assert display_rotation(dst) == rotation % 360 and display_rotation(src) == 0
+    k = (rotation // 90) % 4
+    stored = VideoReader(src, backend="pyav").get_frames([0, 3]).astype(int)
+    upright = np.rot90(stored, k, axes=(1, 2))
+    auto = VideoReader(dst)
+    assert (auto.height, auto.width) == upright.shape[1:3]
+    np.testing.assert_array_equal(auto.get_frames([0, 3]), upright)
+    np.testing.assert_array_equal(VideoReader(dst, backend="pyav").get_frames([0, 3]), upright)
+    if h == w or k % 2 == 0:   # decord 3.4 rotates square frames itself (and fails on non-square ones)
+        np.testing.assert_array_equal(VideoReader(dst, backend="decord").get_frames([0, 3]), upright)
+
+
+# ---- training ---------------------------------------------------------------------------------------------------
+
+class Toy(Dataset):
+    classes = ["a", "b"]
+
+    def __init__(self, n=12, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.labels = [i % 2 for i in range(n)]
+        self.x = torch.randn(n, 3, 2, 8, 8, generator=g) + torch.tensor(self.labels)[:, None, None, None, None]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.x[i], self.labels[i], i
+
+
+class BNNet(nn.Module):
+    def __init__(self, k=2):
+        super().__init__()
+        self.num_classes = k
+        self.conv = nn.Conv3d(3, 4, 1)
+        self.bn = nn.BatchNorm3d(4)
+        self.head = nn.Linear(4, k)
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)).mean((2, 3, 4)))
+
+
+def tcfg(out=None, **kw):
+    base = dict(epochs=2, batch_size=4, lr=1e-2, warmup_epochs=0, progress=False, device="cpu",
+                out_dir=str(out) if out is not None else None)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_last_training_batch_of_one_is_dropped_not_crashed_on():
+    t = Trainer(BNNet(), Toy(n=9), None, tcfg(epochs=1))
+    t.fit()
+    assert t.global_step == 2 and t.history[0]["train_loss"] > 0        # 9 clips, batch 4: 2 full steps
+
+
+def test_best_pt_is_recreated_after_a_kill_while_it_was_written(tmp_path):
+    t = Trainer(BNNet(), Toy(), Toy(n=8, seed=1), tcfg(tmp_path, epochs=3))
+    t.fit(max_epochs=1)
+    assert t.best_epoch == 1
+    (tmp_path / "best.pt").unlink()                                      # the write of best.pt was killed
+    r = Trainer(BNNet(), Toy(), Toy(n=8, seed=1), tcfg(tmp_path, epochs=3))
+    r.resume(tmp_path / "last.pt")
+    r.fit()
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["epoch"] == r.best_epoch and best["best_top1"] == max(h["val_top1"] for h in r.history)
+
+
+def test_best_pt_is_written_before_last_pt(tmp_path, monkeypatch):
+    order = []
+    import vidlab.train as train_mod
+    real = train_mod.atomic_save
+    monkeypatch.setattr(train_mod, "atomic_save", lambda obj, path: (order.append(Path(path).name), real(obj, path)))
+    Trainer(BNNet(), Toy(), Toy(n=8, seed=1), tcfg(tmp_path, epochs=1)).fit()
+    assert order == ["best.pt", "last.pt"]
+
+
+def test_stale_temporary_checkpoints_are_removed_on_start(tmp_path):
+    dead = subprocess.run([PY, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = [tmp_path / f".last.pt.tmp{dead}", tmp_path / f".best.pt.tmp{dead}", tmp_path / ".metrics.csv.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    (tmp_path / "keep.tmp1").write_bytes(b"not ours")
+    Trainer(BNNet(), Toy(), None, tcfg(tmp_path))
+    assert not any(p.exists() for p in stale) and (tmp_path / "keep.tmp1").exists()
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_how_much_is_needed(tmp_path, monkeypatch):
+    t = Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=2))
+    t.fit(max_epochs=1)
+    good = (tmp_path / "last.pt").read_bytes()
+
+    def full(obj, f, *a, **k):
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(CheckpointSaveError, match=r"epoch 2 finished but was not saved.*needs about .* MiB.*"
+                                                  r"free in .*previous last.pt is kept"):
+        t.fit()
+    assert (tmp_path / "last.pt").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "metrics.csv", "metrics.json"]
+
+
+DISK_FULL = textwrap.dedent("""
+    import resource, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from test_reliability import BNNet, Toy, tcfg
+    from vidlab.train import Trainer
+    from vidlab.errors import CheckpointSaveError
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                  # write() then fails with EFBIG, like ENOSPC
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))         # room for metrics, not for a checkpoint
+    try:
+        Trainer(BNNet(), Toy(), None, tcfg(sys.argv[1], epochs=1)).fit()
+    except CheckpointSaveError as e:
+        print("SAVE", e)
+""")
+
+
+def test_a_real_write_failure_is_reported_not_crashed_on(tmp_path):
+    r = subprocess.run([PY, "-c", DISK_FULL, str(tmp_path), str(Path(__file__).parent)], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert "SAVE" in r.stdout and "needs about" in r.stdout and "no last.pt was written" in r.stdout, r.stderr
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_out_dir_that_is_a_file_or_unwritable_is_refused_before_any_step(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        Trainer(BNNet(), Toy(), None, tcfg(f))
+    with pytest.raises(ConfigError, match="not a writable folder"):
+        Trainer(BNNet(), Toy(), None, tcfg(f / "sub"))
+
+
+def test_training_into_an_existing_run_needs_resume_or_overwrite(tmp_path):
+    Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=1)).fit()
+    with pytest.raises(ConfigError, match=r"already holds a run \(last.pt.*1 epoch\(s\) logged.*--overwrite"):
+        Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=1)).fit()
+    t = Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=1, overwrite=True))
+    t.fit()
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_resume_with_another_clip_length_or_a_finished_run_says_so(tmp_path):
+    meta = {"model_args": {"num_classes": 2, "num_frames": 8, "img_size": 32}, "data": {"num_frames": 8}}
+    Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=1), meta=meta).fit()
+    other = {"model_args": {"num_classes": 2, "num_frames": 16, "img_size": 32}, "data": {"num_frames": 16}}
+    with pytest.raises(CheckpointError, match="num_frames 8 -> 16"):
+        Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=2), meta=other).resume(tmp_path / "last.pt")
+    done = Trainer(BNNet(), Toy(), None, tcfg(tmp_path, epochs=1), meta=meta)
+    done.resume(tmp_path / "last.pt")
+    assert done.finished
+    with pytest.warns(UserWarning, match="nothing is left to do"):
+        assert done.fit() == done.history and len(done.history) == 1
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prefix", ["backbone.", "module.", "model.", "encoder.", "module.backbone."])
+def test_pretrained_weights_under_a_wrapper_prefix_load(tmp_path, prefix):
+    from vidlab.models import create_model
+    src = create_model("vit_joint_nano", num_classes=5)
+    torch.save({"state_dict": {prefix + k: v for k, v in src.state_dict().items()}}, tmp_path / "w.pt")
+    m = create_model("vit_joint_nano", num_classes=3, pretrained=tmp_path / "w.pt", strict=False)
+    for k, v in src.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(m.state_dict()[k], v), k
+
+
+def test_a_partial_load_says_how_many_and_which_and_zero_is_an_error(tmp_path):
+    from vidlab.models import create_model
+    sd = create_model("vit_joint_nano", num_classes=5).state_dict()
+    torch.save(dict(list(sd.items())[:40]), tmp_path / "part.pt")
+    with pytest.warns(UserWarning, match=r"loaded 40 of the 54 tensors of vit_joint_nano .*not loaded \(14\)"):
+        create_model("vit_joint_nano", num_classes=5, pretrained=tmp_path / "part.pt", strict=False)
+    torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "none.pt")
+    with pytest.raises(CheckpointError, match="0 of its 54 tensors"):
+        create_model("vit_joint_nano", num_classes=5, pretrained=tmp_path / "none.pt", strict=False)
+
+
+def test_a_checkpoint_of_another_architecture_is_named_first_and_briefly(tmp_path):
+    from vidlab.models import create_model
+    torch.save({"model": create_model("video_focalnet_nano", num_classes=5).state_dict()}, tmp_path / "f.pt")
+    with pytest.raises(CheckpointError) as e:
+        create_model("vit_joint_nano", num_classes=5, pretrained=tmp_path / "f.pt")
+    msg = str(e.value)
+    assert msg.index("video_focalnet") < msg.index("vit_joint_nano") and len(msg) < 600 and "\n" not in msg
+
+
+# ---- the command line ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,says", [
+    (["profile", "--model", "ila_nano", "--frames", "1", "--iters", "0"], "num_frames must be >= 2"),
+    (["profile", "--model", "video_focalnet_nano", "--size", "30", "--iters", "0"], "multiple of 32"),
+    (["profile", "--model", "vit_joint_nano", "--size", "50", "--iters", "0"], "divisible by the tubelet"),
+    (["profile", "--model", "vit_joint_nano", "--device", "banana"], "argument --device: device 'banana'"),
+    (["profile", "--model", "vit_joint_nano", "--device", "cuda:7"], "argument --device"),
+    (["data", "synth", "--workers", "-1"], "argument --workers: expected an integer >= 1"),
+    (["data", "synth", "--difficulty", "2"], "argument --difficulty"),
+    (["data", "info", "--data", "/missing/dataset"], "no such directory"),
+    (["profile", "--model", "focalnet_nano"], "did you mean video_focalnet_nano"),
+])
+def test_cli_mistakes_are_one_line_and_exit_2(argv, says, capsys):
+    rc, out, err = cli(argv, capsys)
+    assert rc == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err + out
+
+
+def test_cli_train_mistakes_are_caught_before_any_work(smoke_data, tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    base = ["train", "--model", "vit_joint_nano", "--data", str(smoke_data), "--epochs", "1"]
+    for argv, says in [(base + ["--out", str(f)], "argument --out"),
+                       (base + ["--out", str(f / "run")], "argument --out"),
+                       (base + ["--out", str(tmp_path / "r"), "--device", "cuda"], "argument --device"),
+                       (base + ["--out", str(tmp_path / "r"), "--size", "50"], "cannot take")]:
+        rc, out, err = cli(argv, capsys)
+        assert rc == 2 and says in err and err.count("\n") == 1, (argv, err)
+    assert not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_cli_train_refuses_an_existing_run_and_resume_of_a_finished_one_says_so(smoke_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames", "2",
+              "--size", "32", "--batch-size", "16", "--no-frame-order"]
+    rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
+    assert rc == 0, err
+    rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
+    assert rc == 2 and "already holds a run" in err and err.count("\n") == 1
+    rc, _, err = cli(["train", "--epochs", "1", "--resume", str(out / "last.pt"), *common], capsys)
+    assert rc == 0 and "nothing left to do" in err
+    rc, _, err = cli(["train", "--epochs", "2", "--resume", str(out / "last.pt"), *common[:-5], "--frames", "4",
+                      "--size", "32", "--batch-size", "16", "--no-frame-order"], capsys)
+    assert rc == 2 and "num_frames 2 -> 4" in err
+
+
+def test_models_pattern_matches_substrings_and_globs(capsys):
+    rc, out, _ = cli(["models", "focalnet", "--format", "csv"], capsys)
+    names = [line.split(",")[0] for line in out.splitlines()[1:]]
+    assert rc == 0 and "video_focalnet_nano" in names and all("focalnet" in n for n in names)
+    rc, out2, _ = cli(["models", "video_focalnet_*", "--format", "csv"], capsys)
+    assert out2 == out

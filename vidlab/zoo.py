@@ -1,0 +1,433 @@
+"""The model zoo: train every `_nano` model once with its registered recipe, then reuse it everywhere.
+
+    vidlab zoo [--data data/synthetic] [--models video_focalnet_nano ila_nano] [--ckpt data/checkpoints]
+
+    from vidlab.zoo import load_or_train
+    run = load_or_train("video_focalnet_nano", "data/synthetic", ckpt_root="data/checkpoints")
+    run.model, run.history, run.metrics["top1"], run.metrics["frame_order"]
+
+Each model trains into `<ckpt_root>/<model>/` (the files of `vidlab train`: last.pt, best.pt, metrics.csv,
+metrics.json; plus frame_order.json and zoo.json, the summary the notebooks and the leaderboard read). A run is
+identified by a **fingerprint**: the model name, its recipe, the build overrides and the dataset (a synthetic set's
+generation parameters and seed, or a real set's annotation files). `vidlab zoo` skips a model whose finished run
+has the current fingerprint, resumes one that was interrupted (its last.pt has the fingerprint), and retrains one
+whose recipe or data changed. `load_or_train` loads a finished run and trains (and saves) one otherwise.
+
+SMOKE runs (the tests) train a tiny budget and never write into the zoo.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, DatasetError
+from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
+
+__all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
+           "train_run", "leaderboard"]
+
+ZOO_VERSION = 1          # bump when the meaning of a zoo run changes (what is trained, how it is scored)
+TARGET_TOP1 = 80.0       # the accuracy the time-to-target figure is measured against
+SMOKE_RECIPE = dict(epochs=1, batch_size=4, num_frames=4, img_size=32, stream_clips=24, warmup_epochs=0.0)
+
+
+def recipe(name: str) -> dict:
+    """The training recipe registered with `name`, as a plain dict."""
+    return get_recipe(name).to_dict()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data and fingerprints
+# --------------------------------------------------------------------------------------------------------------
+
+def _synthetic_meta(root: Path) -> dict | None:
+    meta = root / "annotations" / "meta.json"
+    try:
+        d = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return d if d.get("name") == "vidlab-synthetic" else None
+
+
+def data_fingerprint(root) -> dict:
+    """What identifies a dataset: a synthetic set's generation parameters, seed and sizes; otherwise a hash of its
+    class list and annotation files (names, sizes and contents)."""
+    root = Path(root)
+    meta = _synthetic_meta(root)
+    if meta is not None:
+        return {"kind": "vidlab-synthetic", "version": meta.get("version"), "seed": meta.get("seed"),
+                "params": meta.get("params"), "splits": meta.get("splits")}
+    h = hashlib.sha256()
+    files = [root / "classes.txt"] + sorted((root / "annotations").glob("*")) if (root / "annotations").is_dir() \
+        else [root / "classes.txt"]
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    if not any(f.is_file() for f in files):  # folder layout only: the file names and sizes
+        for split in ("train", "val"):
+            for f in sorted((root / split).rglob("*")):
+                if f.is_file():
+                    h.update(f"{f.relative_to(root)}:{f.stat().st_size}".encode())
+    return {"kind": "folder", "sha256": h.hexdigest()}
+
+
+def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0) -> str:
+    """A short hash of everything a zoo run depends on (model, recipe, overrides, data, seed)."""
+    payload = {"zoo": ZOO_VERSION, "model": name, "recipe": rec.to_dict(), "overrides": overrides or {},
+               "data": data_fingerprint(data_root), "seed": seed}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=None):
+    """(train, val) for a recipe: on a vidlab synthetic set with `stream_clips` > 0 the training clips are rendered
+    fresh every epoch (`SyntheticStream`), otherwise the stored train split; val is always the stored val split."""
+    from .data import IMAGENET_MEAN, IMAGENET_STD, VideoClipDataset, build_transforms
+    from .data.synthetic import SyntheticStream
+    root = Path(data_root)
+    mean, std = tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
+    train_tf = build_transforms(True, img_size=rec.img_size, mean=mean, std=std, scale=tuple(rec.crop_scale))
+    if rec.stream_clips and _synthetic_meta(root) is not None:
+        train = SyntheticStream(root, rec.stream_clips, num_frames=rec.num_frames, img_size=rec.img_size,
+                                transform=train_tf, seed=seed + _synthetic_meta(root).get("seed", 0))
+    else:
+        train = VideoClipDataset(root, "train", num_frames=rec.num_frames, transform=train_tf, on_error="skip",
+                                 seed=seed)
+    val = VideoClipDataset(root, "val", num_frames=rec.num_frames,
+                           transform=build_transforms(False, img_size=rec.img_size, mean=mean, std=std),
+                           on_error="skip", seed=seed)
+    return train, val
+
+
+def _reversed_pairs(root: Path) -> list:
+    meta = _synthetic_meta(root)
+    return [list(p) for p in meta.get("reversed_pairs", [])] if meta else []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ZooRun:
+    """A trained model and everything measured about it (see the module docstring)."""
+    name: str
+    model: nn.Module
+    recipe: dict
+    history: list
+    metrics: dict
+    source: str                    # "zoo" (loaded) or "trained"
+    checkpoint: Path | None
+    data_root: Path
+    overrides: dict = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.recipe["num_frames"])
+
+    @property
+    def img_size(self) -> int:
+        return int(self.recipe["img_size"])
+
+    def datasets(self):
+        """(train, val) built at the recipe's frames and size (val is what the metrics were computed on)."""
+        return recipe_datasets(Recipe(**{**self.recipe, "crop_scale": tuple(self.recipe["crop_scale"])}),
+                               self.data_root, seed=self.seed)
+
+
+def _time_to_target(history: list, target: float = TARGET_TOP1) -> float | None:
+    """Training seconds until validation top-1 first reached `target` (None: never)."""
+    elapsed = 0.0
+    for h in history:
+        elapsed += float(h.get("time_s") or 0.0)
+        if h.get("val_top1") is not None and not math.isnan(h["val_top1"]) and h["val_top1"] >= target:
+            return round(elapsed, 1)
+    return None
+
+
+def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overrides: dict | None = None,
+              seed: int = 0, device: str = "auto", progress: bool = True, num_workers: int | None = None,
+              resume: bool = True, fp: str | None = None) -> ZooRun:
+    """Train `name` with its recipe (or `rec`) on `data_root` into `out_dir`; then evaluate best.pt on the val split,
+    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint."""
+    from .data.synthetic import SyntheticStream
+    from .train import Trainer, TrainConfig, frame_order_test
+    from .utils import seed_everything
+    root = Path(data_root)
+    rec = rec or get_recipe(name)
+    overrides = dict(overrides or {})
+    fp = fp or fingerprint(name, rec, root, overrides, seed)
+    info = model_info(name)
+    train_ds, val_ds = recipe_datasets(rec, root, seed=seed, mean=info["mean"], std=info["std"])
+    classes = list(val_ds.classes)
+    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **overrides}
+    seed_everything(seed)
+    model = create_model(name, **model_args)
+    if num_workers is None:  # rendering a stream in a worker process overlaps it with the model's step
+        num_workers = 1 if isinstance(train_ds, SyntheticStream) else 0
+    cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
+                      warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
+                      label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
+                      device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
+                      num_workers=num_workers, optimizer=rec.optimizer)
+    meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
+            "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
+                     "sampling": "segment", "stream_clips": rec.stream_clips}}
+    out = Path(out_dir) if out_dir is not None else None
+    resumed = False
+    if out is not None:
+        last = out / "last.pt"
+        old_fp = _checkpoint_fingerprint(last)
+        if resume and old_fp == fp:
+            cfg.overwrite = False
+        else:
+            cfg.overwrite = True   # another recipe or dataset: the old run is stale
+    trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
+    if out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp:
+        trainer.resume(out / "last.pt")
+        resumed = True
+    t0 = time.perf_counter()
+    history = trainer.fit() if not trainer.finished else trainer.history
+    wall = time.perf_counter() - t0
+    best = out / "best.pt" if out is not None and (out / "best.pt").exists() else None
+    if best is not None:  # score the best epoch's weights, as the zoo serves them
+        from .models.official import check_and_load, strip_prefix
+        ckpt = torch.load(best, map_location="cpu", weights_only=True)
+        check_and_load(model, strip_prefix(ckpt["model"]), strict=True, source=str(best))
+    model.eval()
+    ev = trainer.evaluate(val_ds)
+    pairs = _reversed_pairs(root)
+    fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=rec.batch_size, seed=seed) \
+        if pairs else {}
+    metrics = {
+        "top1": ev["top1"], "top5": ev["top5"], "loss": ev["loss"], "num_clips": ev["num_clips"],
+        "confusion": ev["confusion"].tolist(), "classes": ev["classes"], "per_class": ev["per_class"],
+        "frame_order": {k: v for k, v in fo.items() if k != "rows"},
+        "train_time_s": round(sum(float(h.get("time_s") or 0) for h in history), 1),
+        "time_to_target_s": _time_to_target(history), "target_top1": TARGET_TOP1,
+        "epochs": len(history), "best_epoch": trainer.best_epoch, "recipe": rec.to_dict(), "fingerprint": fp,
+        "overrides": overrides, "params": sum(p.numel() for p in model.parameters()), "resumed": resumed,
+        "device": str(trainer.device), "threads": torch.get_num_threads(), "wall_s": round(wall, 1),
+    }
+    if out is not None:
+        (out / "frame_order.json").write_text(json.dumps(metrics["frame_order"], indent=1))
+        _write_json(out / "zoo.json", {"name": name, "fingerprint": fp, "complete": True, "metrics": metrics,
+                                       "history": history, "data_root": str(root), "seed": seed})
+    return ZooRun(name, model, rec.to_dict(), history, metrics, "trained", best, root, overrides, seed)
+
+
+def _write_json(path: Path, obj) -> None:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "tolist"):
+            return clean(v.tolist())
+        return v
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(clean(obj), indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _checkpoint_fingerprint(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable: treated as absent (a fresh run replaces it)
+        return None
+    return ((ckpt.get("meta") or {}).get("fingerprint")) if isinstance(ckpt, dict) else None
+
+
+def _finished_run(run_dir: Path, fp: str) -> dict | None:
+    """zoo.json of a finished run with fingerprint `fp` whose best.pt exists, else None."""
+    try:
+        z = json.loads((run_dir / "zoo.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if z.get("fingerprint") == fp and z.get("complete") and (run_dir / "best.pt").is_file():
+        return z
+    return None
+
+
+def _ckpt_root(ckpt_root) -> Path:
+    return Path(ckpt_root if ckpt_root is not None else os.environ.get("VIDLAB_CKPT", "data/checkpoints"))
+
+
+def _run_dir(ckpt_root: Path, name: str, overrides: dict) -> Path:
+    if not overrides:
+        return ckpt_root / name
+    tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    return ckpt_root / f"{name}@{tag}"
+
+
+def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, device: str = "auto",
+                  seed: int = 0, progress: bool = True, **overrides) -> ZooRun:
+    """The zoo's trained `name` for `data_root` (loaded when a finished run with the current fingerprint exists),
+    else trained now with its recipe and saved into the zoo. `overrides` go to `create_model` (e.g.
+    design="spatial") and are part of the fingerprint. In smoke mode: a tiny budget, nothing written."""
+    root = Path(data_root)
+    if not (root / "classes.txt").is_file() and not (root / "annotations").is_dir():
+        raise DatasetError(f"{root}: no dataset here (no classes.txt); generate one with `vidlab data synth`")
+    if smoke:
+        rec = get_recipe(name).replace(**SMOKE_RECIPE)
+        return train_run(name, root, None, rec=rec, overrides=overrides, seed=seed, device=device,
+                         progress=False, num_workers=0)
+    rec = get_recipe(name)
+    fp = fingerprint(name, rec, root, overrides, seed)
+    run_dir = _run_dir(_ckpt_root(ckpt_root), name, overrides)
+    z = _finished_run(run_dir, fp)
+    if z is None:
+        print(f"{name}: no finished zoo run for this recipe and data in {run_dir}; training it now "
+              f"({rec.epochs} epochs)")
+        return train_run(name, root, run_dir, rec=rec, overrides=overrides, seed=seed, device=device,
+                         progress=progress, fp=fp)
+    from .models.official import check_and_load, strip_prefix
+    from .utils import resolve_device
+    ckpt = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+    model = create_model(name, **ckpt["meta"]["model_args"])
+    check_and_load(model, strip_prefix(ckpt["model"]), strict=True, source=str(run_dir / "best.pt"))
+    model.to(resolve_device(device)).eval()
+    print(f"{name}: loaded the zoo's run from {run_dir} (val top-1 {z['metrics']['top1']:.1f}%, "
+          f"{z['metrics']['epochs']} epochs)")
+    return ZooRun(name, model, z["metrics"]["recipe"], z["history"], z["metrics"], "zoo", run_dir / "best.pt",
+                  root, overrides, seed)
+
+
+def zoo_status(data_root, *, ckpt_root=None, models=None, seed: int = 0) -> dict:
+    """{model: "ready" | "partial" | "stale" | "missing"} for every `_nano` model (or `models`)."""
+    root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    out = {}
+    for name in models or list_models("*_nano"):
+        fp = fingerprint(name, get_recipe(name), root, {}, seed)
+        d = ck / name
+        if _finished_run(d, fp):
+            out[name] = "ready"
+        elif _checkpoint_fingerprint(d / "last.pt") == fp:
+            out[name] = "partial"
+        elif (d / "last.pt").exists() or (d / "zoo.json").exists():
+            out[name] = "stale"
+        else:
+            out[name] = "missing"
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The whole zoo
+# --------------------------------------------------------------------------------------------------------------
+
+def leaderboard(data_root, *, ckpt_root=None, models=None, seed: int = 0) -> list[dict]:
+    """One row per finished zoo run: top-1, top-5, frame order (pairwise in order / shuffled), time, params."""
+    root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    rows = []
+    for name in models or list_models("*_nano"):
+        z = _finished_run(ck / name, fingerprint(name, get_recipe(name), root, {}, seed))
+        if z is None:
+            continue
+        m = z["metrics"]
+        fo = m.get("frame_order") or {}
+        rows.append({"model": name, "arch": model_info(name)["arch"], "top1": m["top1"], "top5": m["top5"],
+                     "order_pairwise": fo.get("ordered_pairwise"), "shuffled_pairwise": fo.get("shuffled_pairwise"),
+                     "train_time_s": m["train_time_s"], "time_to_target_s": m.get("time_to_target_s"),
+                     "epochs": m["epochs"], "params_M": m["params"] / 1e6})
+    return sorted(rows, key=lambda r: -r["top1"])
+
+
+def format_leaderboard(rows: list[dict]) -> str:
+    head = f"{'model':26s} {'top1':>6s} {'top5':>6s} {'order':>6s} {'shuf':>6s} {'train':>7s} {'to 80%':>7s} {'params':>7s}"
+    lines = [head, "-" * len(head)]
+    fmt = (lambda v, f="{:6.1f}": f.format(v) if v is not None else "     -")
+    for r in rows:
+        t80 = f"{r['time_to_target_s'] / 60:6.1f}m" if r["time_to_target_s"] is not None else "      -"
+        lines.append(f"{r['model']:26s} {fmt(r['top1'])} {fmt(r['top5'])} {fmt(r['order_pairwise'])} "
+                     f"{fmt(r['shuffled_pairwise'])} {r['train_time_s'] / 60:6.1f}m {t80} {r['params_M']:6.2f}M")
+    return "\n".join(lines)
+
+
+def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", seed: int = 0,
+              progress: bool = True, log=print) -> list[dict]:
+    """Train every model of the zoo that is not ready (see `zoo_status`), with an ETA for the whole; returns the
+    leaderboard."""
+    root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    names = list(models or list_models("*_nano"))
+    status = zoo_status(root, ckpt_root=ck, models=names, seed=seed)
+    todo = [n for n in names if status[n] != "ready"]
+    log(f"zoo: {len(names) - len(todo)} of {len(names)} models ready in {ck}; training {len(todo)}"
+        + (f": {', '.join(todo)}" if todo else ""))
+    # ETA: the recipes' epochs x the measured seconds per epoch of the models trained so far, per model
+    est = {n: None for n in todo}
+    spent, t_start = [], time.perf_counter()
+    for i, name in enumerate(todo):
+        rec = get_recipe(name)
+        left = todo[i:]
+        if spent:
+            per_epoch = sum(s for s, _ in spent) / sum(e for _, e in spent)
+            eta = per_epoch * sum(get_recipe(n).epochs for n in left)
+            log(f"zoo [{i + 1}/{len(todo)}] {name} ({status[name]}): about {eta / 60:.0f} min left for the zoo")
+        else:
+            log(f"zoo [{i + 1}/{len(todo)}] {name} ({status[name]}): {rec.epochs} epochs")
+        t0 = time.perf_counter()
+        run = train_run(name, root, ck / name, rec=rec, seed=seed, device=device, progress=progress)
+        spent.append((time.perf_counter() - t0, max(1, run.metrics["epochs"])))
+        fo = run.metrics["frame_order"]
+        log(f"zoo: {name} val top-1 {run.metrics['top1']:.1f}%"
+            + (f", frame order pairwise {fo['ordered_pairwise']:.1f}% in order vs {fo['shuffled_pairwise']:.1f}% "
+               f"shuffled" if fo else "") + f" ({(time.perf_counter() - t0) / 60:.1f} min)")
+    rows = leaderboard(root, ckpt_root=ck, models=names, seed=seed)
+    if todo:
+        log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
+    log(format_leaderboard(rows))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Command line: `vidlab zoo`
+# --------------------------------------------------------------------------------------------------------------
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("zoo", help="train every *_nano model with its recipe into data/checkpoints (skips the "
+                                   "ones already trained for this data)")
+    p.add_argument("--data", default=os.environ.get("VIDLAB_DATA", "data/synthetic"),
+                   help="dataset root (default data/synthetic, generated when missing)")
+    p.add_argument("--models", nargs="+", help="model names (default: every *_nano)")
+    p.add_argument("--ckpt", default=None, help="zoo folder (default $VIDLAB_CKPT or data/checkpoints)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--status", action="store_true", help="only say which models are ready, partial, stale, missing")
+    p.set_defaults(func=cmd_zoo)
+
+
+def cmd_zoo(args) -> int:
+    known = list_models()
+    for n in args.models or []:
+        if n not in known:
+            raise ConfigError(f"argument --models: unknown model {n!r} (see `vidlab models`)")
+    root = Path(args.data)
+    if not (root / "classes.txt").is_file():
+        if Path(args.data) == Path(os.environ.get("VIDLAB_DATA", "data/synthetic")) and not root.exists():
+            from .data import make_synthetic
+            print(f"no dataset at {root}: generating the default synthetic set ...")
+            make_synthetic(root, progress=True)
+        else:
+            raise ConfigError(f"argument --data: {root} holds no dataset (no classes.txt)")
+    if args.status:
+        for name, st in zoo_status(root, ckpt_root=args.ckpt, models=args.models, seed=args.seed).items():
+            print(f"{name:28s} {st}")
+        return 0
+    train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
+              progress=sys.stderr.isatty())
+    return 0
