@@ -8,7 +8,7 @@ MODE ?= auto
 DATA ?= data/synthetic
 TEST_ARGS ?=
 
-.PHONY: run test lab data zoo venv clean bench help slides slides
+.PHONY: run test lab data zoo venv clean bench help slides
 
 help:
 	@echo "make run    set up .venv, generate the default data, execute every notebook into build/"

@@ -248,7 +248,7 @@ def cmd_train(args) -> int:
     if distributed and rank() == 0:
         torch.distributed.barrier()
     classes = list(train_ds.classes)
-    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size}
+    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model}
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
@@ -441,7 +441,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("models", help="list the registered models with their paper facts")
-    p.add_argument("pattern", nargs="?", default="*", help="glob over model names, e.g. 'video_focalnet_*'")
+    p.add_argument("pattern", nargs="?", default="*", help="substring ('focalnet') or glob ('video_focalnet_*') of model names")
     p.add_argument("--arch", help="only this architecture, e.g. video_focalnet")
     p.add_argument("--only", choices=["paper", "teaching"], help="only the paper variants or only the _nano sizes")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")

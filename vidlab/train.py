@@ -884,7 +884,11 @@ class Trainer:
         missing = [k for k in ("model", "optimizer", "scheduler", "epoch", "rng") if k not in ckpt]
         if missing:
             raise CheckpointError(f"{path}: not a vidlab training checkpoint (no {', '.join(missing)})")
-        # The clip (frames, size), the classes and the model must be the run's own; say what differs.
+        # The model, the clip (frames, size) and the classes must be the run's own; say what differs.
+        mine = getattr(_unwrap(self.model), "vidlab_name", type(_unwrap(self.model)).__name__)
+        if isinstance(ckpt.get("model_name"), str) and ckpt["model_name"] != mine:
+            raise CheckpointError(f"{path} is a checkpoint of {ckpt['model_name']}, not of {mine}; resume a run "
+                                  "with its own model")
         old_meta, diffs = ckpt.get("meta") or {}, []
         for section in ("model_args", "data"):
             a, b = old_meta.get(section) or {}, self.meta.get(section) or {}

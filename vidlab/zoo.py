@@ -142,8 +142,7 @@ class ZooRun:
 
     def datasets(self):
         """(train, val) built at the recipe's frames and size (val is what the metrics were computed on)."""
-        return recipe_datasets(Recipe(**{**self.recipe, "crop_scale": tuple(self.recipe["crop_scale"])}),
-                               self.data_root, seed=self.seed)
+        return recipe_datasets(Recipe.from_dict(self.recipe), self.data_root, seed=self.seed)
 
 
 def _time_to_target(history: list, target: float = TARGET_TOP1) -> float | None:
@@ -171,7 +170,8 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     info = model_info(name)
     train_ds, val_ds = recipe_datasets(rec, root, seed=seed, mean=info["mean"], std=info["std"])
     classes = list(val_ds.classes)
-    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **overrides}
+    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
+                  **overrides}
     seed_everything(seed)
     model = create_model(name, **model_args)
     if num_workers is None:  # rendering a stream in a worker process overlaps it with the model's step

@@ -615,7 +615,8 @@ class SyntheticStream:
     difficulty and seed), so the stream draws from exactly the distribution of the stored splits — same classes,
     same difficulty, same renderer — from seeds the stored splits never use (`[seed, 2 + epoch, class, index]`; the
     stored splits use 0 and 1 there). Each epoch holds `clips_per_epoch` clips, classes balanced, and only the frames
-    the sampler picks are drawn (`render_clip(frame_indices=...)`). The frames are uint8 like decoded video and go
+    the sampler picks are drawn (`render_clip(frame_indices=...)`), at `render_size` (default twice the crop side,
+    at most the stored side). The frames are uint8 like decoded video and go
     through `transform` (default: vidlab's training transform at `img_size`); items are `(clip, label, index)` as
     `VideoClipDataset` returns them, so the Trainer and DataLoader workers use it unchanged.
 
@@ -624,7 +625,8 @@ class SyntheticStream:
     """
 
     def __init__(self, root, clips_per_epoch: int, num_frames: int = 8, img_size: int = 64, transform=None,
-                 sampling: str = "segment", seed: int | None = None, crop_scale=(0.4, 1.0)):
+                 sampling: str = "segment", seed: int | None = None, crop_scale=(0.4, 1.0),
+                 render_size: int | None = None):
         root = Path(root)
         meta_path = root / "annotations" / "meta.json"
         try:
@@ -638,6 +640,12 @@ class SyntheticStream:
             raise ConfigError(f"clips_per_epoch must be >= 1, got {clips_per_epoch}")
         params = {k: v for k, v in meta["params"].items() if k in {f.name for f in fields(SynthConfig)}}
         self.cfg = SynthConfig(**params)
+        # Drawing at twice the crop side (not the stored side) keeps the crop antialiased like a decoded, resized
+        # frame and costs a fraction: the scene is in frame units, so only the raster changes.
+        size = render_size or min(self.cfg.size, max(64, 2 * int(img_size)))
+        if size % 2 or size < 32:
+            raise ConfigError(f"render_size must be even and >= 32, got {size}")
+        self.cfg = replace(self.cfg, size=int(size))
         self.root, self.classes = root, list(meta["classes"])
         self.clips_per_epoch, self.num_frames, self.sampling = int(clips_per_epoch), int(num_frames), sampling
         self.seed = int(meta.get("seed", 0) if seed is None else seed)

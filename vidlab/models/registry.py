@@ -66,6 +66,7 @@ class Recipe:
     crop_scale: tuple = (0.4, 1.0)    # random resized crop: fraction of the frame's area (one crop for all frames)
     stream_clips: int = 0             # on a vidlab synthetic dataset: fresh clips rendered per epoch (0: the stored
                                       # train split); every epoch sees new clips of the same generator and difficulty
+    model: dict = field(default_factory=dict)  # build arguments for this input (e.g. patch_size), to create_model
 
     def __post_init__(self):
         if self.optimizer not in ("adamw", "sgd"):
@@ -87,7 +88,16 @@ class Recipe:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["crop_scale"] = list(d["crop_scale"])
+        d["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["model"].items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        """The inverse of to_dict (lists back to tuples), e.g. for the recipe stored in a run's metrics."""
+        d = dict(d)
+        d["crop_scale"] = tuple(d.get("crop_scale", (0.4, 1.0)))
+        d["model"] = {k: tuple(v) if isinstance(v, list) else v for k, v in (d.get("model") or {}).items()}
+        return cls(**d)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from torch import nn
 from ..viz.capture import record, wants
 from .layers import DropPath, Mlp, PatchEmbed3d, check_clip, init_weights_resnet, trunc_normal_
 from .official import check_and_load, find_state_dict, load_checkpoint, strip_prefix, unwrap_official
-from .registry import ModelInfo, register_model
+from .registry import ModelInfo, Recipe, register_model
 
 # ---------------------------------------------------------------------------------------------------------------
 # The op: deformable inter-frame attention between two frames
@@ -812,7 +812,7 @@ def sifa_swin_base(num_classes=400, num_frames=64, img_size=224, **overrides):
                                       "drop_path_rate": 0.5, **overrides}))
 
 
-@register_model(converter=checkpoint_filter_fn, info=ModelInfo(
+@register_model(recipe=Recipe(lr=3e-3, epochs=20, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), converter=checkpoint_filter_fn, info=ModelInfo(
     paper=_PAPER, url=_URL, variant="SIFA-Net nano (vidlab)", input="8x128x128", views="1x1",
     flops_convention="vidlab.profile MACs (SIFA op counted)",
     notes=("vidlab's teaching size: C2D ResNet with basic blocks, widths 32/64/128/256, [1,2,2,2] blocks, SIFA "
