@@ -1,11 +1,16 @@
-"""Scored interpretability: how well each map lands on the acting objects of the synthetic clips.
+"""Scored interpretability on trained models: how well each map lands on the acting objects of the synthetic clips.
 
-    python benchmarks/pointing_game.py                        # trains each nano briefly, then scores
-    python benchmarks/pointing_game.py --ckpt data/checkpoints  # reuse notebook 08's checkpoints (<ckpt>/<model>/best.pt)
+    python benchmarks/pointing_game.py                           # the zoo's models (trained now where missing)
+    python benchmarks/pointing_game.py --models sifa_nano --clips 96 --ckpt data/checkpoints
 
-Prints a markdown table (model x map kind: pointing game, energy in mask) beside a random map and a centre prior,
-with machine and date. The models are trained on the synthetic data (same recipe as notebook 08) unless a
-checkpoint for the same input is found.
+Every model is the zoo's (`vidlab.zoo.load_or_train`: its registered recipe, trained once into `--ckpt`), scored at
+the input it was trained at, on the same `--clips` validation clips of the synthetic set (their ground-truth masks
+of the acting objects at exactly the sampled frames). Map kinds: each architecture's own maps (modulators,
+attention, alignment points, offsets, token attention), Integrated Gradients and 3D Grad-CAM, beside a random map
+and a centre prior drawn at the same input. Pointing game: share of frames whose map maximum falls on an acting
+object (4 px tolerance at the model's input); energy in mask: share of the map's positive mass on the objects. The
+target class is the model's prediction. Prints a markdown table with machine and date; the last column says whether
+the map beats the centre prior on the pointing game.
 """
 from __future__ import annotations
 
@@ -24,54 +29,42 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="data/synthetic", help="synthetic dataset root (generated when missing)")
     p.add_argument("--models", nargs="*", help="default: every registered *_nano model")
-    p.add_argument("--ckpt", help="folder with <model>/best.pt checkpoints (from notebook 08 or vidlab train)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--clips", type=int, default=24, help="validation clips scored")
+    p.add_argument("--ckpt", default="data/checkpoints", help="the zoo folder (<ckpt>/<model>/best.pt)")
+    p.add_argument("--clips", type=int, default=96, help="validation clips scored (default 96: the whole val split)")
     p.add_argument("--ig-steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     import vidlab
     from vidlab.data import make_synthetic
-    from vidlab.models.official import find_state_dict, load_checkpoint
-    from vidlab.train import Trainer, TrainConfig, build_datasets
-    from vidlab.utils import seed_everything
     from vidlab.viz.signature import clips_with_masks, pointing_game_table
+    from vidlab.zoo import load_or_train
 
     root = Path(args.data)
     if not (root / "classes.txt").exists():
         make_synthetic(root, seed=0)
-    train_ds, val_ds = build_datasets(root, ("train", "val"), num_frames=args.frames, img_size=args.size,
-                                      seed=args.seed)
     names = args.models or vidlab.list_models("*_nano")
-    nets, how = {}, {}
+    print(f"Pointing game, {machine()}, {datetime.date.today()}, data {root}")
+    print("| model | input | val top-1 | map | pointing game | energy in mask | centre prior (pointing / energy) "
+          "| beats the centre prior |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
     for name in names:
-        seed_everything(args.seed)
-        m = vidlab.create_model(name, num_classes=len(val_ds.classes), num_frames=args.frames, img_size=args.size)
-        ck = Path(args.ckpt) / name / "best.pt" if args.ckpt else None
-        if ck is not None and ck.exists():
-            m.load_state_dict(find_state_dict(load_checkpoint(ck)))
-            how[name] = "checkpoint"
-        else:
-            cfg = TrainConfig(epochs=args.epochs, batch_size=8, lr=1e-3, seed=args.seed, progress=False)
-            hist = Trainer(m, train_ds, val_ds, cfg).fit()
-            how[name] = f"trained {args.epochs} ep, val top-1 {hist[-1]['val_top1']:.1f}%"
-        nets[name] = m.eval()
-        print(f"{name}: {how[name]}", file=sys.stderr)
-    rng = np.random.default_rng(args.seed)
-    chosen = sorted(rng.choice(len(val_ds), size=min(args.clips, len(val_ds)), replace=False).tolist())
-    t0 = time.perf_counter()
-    summary, _ = pointing_game_table(nets, clips_with_masks(val_ds, chosen), ig_steps=args.ig_steps,
-                                     seed=args.seed)
-    print(f"Pointing game on {len(chosen)} val clips of {root} at {args.frames}x{args.size}^2 "
-          f"({machine()}, {datetime.date.today()}, scoring {time.perf_counter() - t0:.0f} s)")
-    print("| model | map | pointing game | energy in mask | model state |")
-    print("|---|---|---:|---:|---|")
-    for r in summary.itertuples():
-        energy = "—" if np.isnan(r.energy) else f"{r.energy:.3f}"
-        print(f"| {r.model} | {r.map} | {r.pointing:.3f} | {energy} | {how.get(r.model, '—')} |")
+        run = load_or_train(name, root, ckpt_root=args.ckpt, seed=args.seed, progress=False)
+        _, val_ds = run.datasets()
+        rng = np.random.default_rng(args.seed)
+        chosen = sorted(rng.choice(len(val_ds), size=min(args.clips, len(val_ds)), replace=False).tolist())
+        t0 = time.perf_counter()
+        summary, _ = pointing_game_table({name: run.model.cpu()}, clips_with_masks(val_ds, chosen),
+                                         ig_steps=args.ig_steps, seed=args.seed)
+        centre = summary[(summary.model == "baseline") & (summary.map == "centre prior")].iloc[0]
+        for r in summary.itertuples():
+            if r.model == "baseline":
+                continue
+            energy = "—" if np.isnan(r.energy) else f"{r.energy:.3f}"
+            print(f"| {name} | {run.num_frames}x{run.img_size}² | {run.metrics['top1']:.1f} | {r.map} | "
+                  f"{r.pointing:.3f} | {energy} | {centre.pointing:.3f} / {centre.energy:.3f} | "
+                  f"{'yes' if r.pointing > centre.pointing else 'no'} |", flush=True)
+        print(f"<!-- {name}: {len(chosen)} clips scored in {time.perf_counter() - t0:.0f} s -->", file=sys.stderr)
     return 0
 
 

@@ -380,7 +380,7 @@ def vit_joint_base(num_classes: int = 400, num_frames: int = 8, img_size: int = 
                                                                        num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=16, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
     **_VIVIT, variant="ViT nano (192 wide, 4 blocks, 3 heads), joint attention, tubelet 2x16x16", input="8x128x128",
     notes="vidlab's teaching size: 256+1 tokens at 8x128², trains on a CPU in minutes."))
 def vit_joint_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> VideoViT:
@@ -400,7 +400,7 @@ def vit_divided_base(num_classes: int = 400, num_frames: int = 8, img_size: int 
                                                                          depth=12, num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=16, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
     **_TIMESFORMER, variant="TimeSformer nano (192 wide, 4 blocks, 3 heads), tubelet 2x16x16", input="8x128x128",
     notes="vidlab's teaching size; same tokens as vit_joint_nano so the two differ only in the attention."))
 def vit_divided_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> VideoViT:

@@ -1,0 +1,144 @@
+"""Training recipes, the synthetic training stream and the zoo (train once, reuse everywhere)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidlab
+from vidlab.__main__ import main
+from vidlab.data.synthetic import PRESETS, CLASSES, SyntheticStream, render_clip
+from vidlab.errors import ConfigError, DatasetError
+from vidlab.models import Recipe, get_recipe
+from vidlab.zoo import fingerprint, load_or_train, train_run, zoo_status
+
+TINY = dict(epochs=2, batch_size=4, num_frames=4, img_size=32, stream_clips=16, warmup_epochs=0.0)
+
+
+# ---- recipes ------------------------------------------------------------------------------------------------
+
+def test_every_nano_carries_its_own_measured_recipe():
+    for name in vidlab.list_models("*_nano"):
+        rec = get_recipe(name)
+        assert rec != Recipe(), f"{name} has only the generic recipe"
+        assert rec.stream_clips > 0 and rec.epochs > 0 and rec.img_size in (32, 64, 128)
+        model = vidlab.create_model(name, num_classes=12, num_frames=rec.num_frames, img_size=rec.img_size,
+                                    **rec.model)
+        out = model(torch.randn(2, 3, rec.num_frames, rec.img_size, rec.img_size))
+        out = out["logits"] if isinstance(out, dict) else out
+        assert out.shape == (2, 12), name
+
+
+def test_recipe_rejects_bad_fields_by_name():
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        Recipe(lr=0)
+    with pytest.raises(ConfigError, match="unknown recipe field"):
+        get_recipe("r2plus1d_nano").replace(learning_rate=1e-3)
+    with pytest.raises(ConfigError, match="optimizer"):
+        Recipe(optimizer="lamb")
+    rec = get_recipe("vit_joint_nano")
+    assert Recipe.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec   # survives metrics.json
+
+
+# ---- the stream -------------------------------------------------------------------------------------------------
+
+def test_render_clip_frame_subset_equals_full_render():
+    cfg = PRESETS["smoke"]
+    idx = [0, 3, 7, 12, 15]
+    for name in CLASSES:
+        full, gt = render_clip(name, np.random.default_rng(5), cfg)
+        part, gt_part = render_clip(name, np.random.default_rng(5), cfg, frame_indices=idx)
+        assert np.array_equal(full[idx], part), name
+        assert np.array_equal(gt["boxes"][idx], gt_part["boxes"]), name
+    with pytest.raises(ConfigError, match="frame_indices"):
+        render_clip("grow", np.random.default_rng(0), cfg, frame_indices=[0, 99])
+
+
+def test_stream_is_reproducible_new_each_epoch_and_balanced(smoke_data):
+    s = SyntheticStream(smoke_data, clips_per_epoch=24, num_frames=4, img_size=32)
+    x0, y0, i0 = s[5]
+    assert x0.shape == (3, 4, 32, 32) and y0 == 5 % 12 and i0 == 5
+    assert torch.equal(s[5][0], x0)                       # same (epoch, index): same clip
+    s.set_epoch(1)
+    assert not torch.equal(s[5][0], x0)                   # a new epoch draws new clips
+    assert np.bincount(s.labels, minlength=12).tolist() == [2] * 12
+    assert s.classes == json.loads((smoke_data / "annotations" / "meta.json").read_text())["classes"]
+
+
+def test_stream_needs_a_vidlab_synthetic_set(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "meta.json").write_text('{"name": "kinetics"}')
+    with pytest.raises(DatasetError, match="not a vidlab synthetic dataset"):
+        SyntheticStream(tmp_path, 8)
+    with pytest.raises(DatasetError, match="meta.json"):
+        SyntheticStream(tmp_path / "missing", 8)
+
+
+# ---- the zoo ----------------------------------------------------------------------------------------------------
+
+def test_smoke_load_or_train_writes_nothing(smoke_data, tmp_path):
+    run = load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, smoke=True, progress=False)
+    assert run.source == "trained" and run.checkpoint is None
+    assert run.history and "top1" in run.metrics and run.metrics["frame_order"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_zoo_run_is_reused_resumed_and_retrained_when_stale(smoke_data, tmp_path, monkeypatch):
+    import vidlab.zoo as zoo
+    rec = get_recipe("r2plus1d_nano").replace(**TINY)
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: rec)
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "missing"}
+    run = load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, progress=False)
+    assert run.source == "trained" and run.checkpoint.name == "best.pt"
+    d = tmp_path / "r2plus1d_nano"
+    for f in ("best.pt", "last.pt", "metrics.json", "frame_order.json", "zoo.json"):
+        assert (d / f).is_file(), f
+    recorded = json.loads((d / "metrics.json").read_text())["meta"]["recipe"]
+    assert recorded == rec.to_dict()                                    # the recipe that ran is recorded
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "ready"}
+
+    again = load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, progress=False)
+    assert again.source == "zoo" and len(again.history) == 2
+    for a, b in zip(run.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu())
+
+    # an interrupted run (last.pt of this fingerprint, no summary yet) is resumed, not restarted
+    (d / "zoo.json").unlink()
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "partial"}
+    resumed = train_run("r2plus1d_nano", smoke_data, d, rec=rec, progress=False)
+    assert resumed.metrics["resumed"] and resumed.metrics["epochs"] == 2
+
+    # another recipe: the run is stale and is trained again from scratch
+    rec2 = rec.replace(lr=rec.lr / 2)
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: rec2)
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "stale"}
+    assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec2, smoke_data)
+
+
+def test_overrides_get_their_own_run_folder(smoke_data, tmp_path, monkeypatch):
+    import vidlab.zoo as zoo
+    rec = get_recipe("video_focalnet_nano").replace(**{**TINY, "epochs": 1})
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: rec)
+    run = load_or_train("video_focalnet_nano", smoke_data, ckpt_root=tmp_path, progress=False, design="spatial")
+    assert run.model.cfg.design == "spatial"
+    assert (tmp_path / "video_focalnet_nano@design=spatial" / "zoo.json").is_file()
+
+
+def test_cli_train_uses_the_recipe_and_flags_override_one_field(smoke_data, tmp_path, capsys, monkeypatch):
+    import vidlab.models
+    rec = get_recipe("r2plus1d_nano").replace(**{**TINY, "epochs": 1})
+    monkeypatch.setattr(vidlab.models, "get_recipe", lambda name: rec)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "r2plus1d_nano", "--data", str(smoke_data), "--out", str(out),
+                 "--lr", "0.002", "--no-frame-order"]) == 0
+    meta = json.loads((out / "metrics.json").read_text())["meta"]
+    assert meta["recipe"]["lr"] == 0.002 and meta["recipe"]["epochs"] == 1 and meta["recipe"]["img_size"] == 32
+    assert "recipe of r2plus1d_nano with lr from the command line" in capsys.readouterr().out
+
+
+def test_cli_zoo_status_and_unknown_model(smoke_data, tmp_path, capsys):
+    assert main(["zoo", "--data", str(smoke_data), "--ckpt", str(tmp_path), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{n}" in out for n in vidlab.list_models("*_nano")) and "missing" in out
+    assert main(["zoo", "--data", str(smoke_data), "--models", "focalnet_nano", "--status"]) == 2
+    assert "focalnet_nano" in capsys.readouterr().err
