@@ -215,3 +215,18 @@ def test_timesformer_released_pyth_with_training_state_and_fp16(tmp_path):
         assert v.dtype == torch.float32 and torch.equal(v, m.state_dict()[k].half().float()), k
     with pytest.raises(CheckpointError, match=r"model\.ema \(dict\)"):
         timesformer_checkpoint_filter_fn(dict(official, **{"model.ema": {}}), m2)
+
+
+def test_every_paper_variant_defaults_to_its_documented_input():
+    """A paper variant's defaults are the paper's input (model_info's `input`, 'TxHxW ...'): e.g. DualFormer
+    32x224x224, SIFA-Swin-B 64x224x224, Video-FocalNet and ILA 8x224x224. vidlab's teaching sizes are left out."""
+    import inspect
+    import re
+    from vidlab.models.registry import _entry
+    names = vidlab.list_models(teaching=False)
+    assert {"dualformer_tiny", "sifa_swin_base", "video_focalnet_base", "ila_vit_l14"} <= set(names)
+    for name in names:
+        m = re.match(r"(\d+)x(\d+)x(\d+)", vidlab.model_info(name)["input"])
+        assert m, (name, vidlab.model_info(name)["input"])
+        params = inspect.signature(_entry(name).fn).parameters
+        assert (params["num_frames"].default, params["img_size"].default) == (int(m[1]), int(m[2])), name

@@ -159,11 +159,13 @@ def test_course_header_install_cell_and_slides(path):
     pi = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     head, install = nb.cells[pi + 1], nb.cells[pi + 2]
     assert head.cell_type == "markdown" and "vidlab-header" in head.metadata.get("tags", [])
+    has_exercises = any("Exercises" in c.source for c in nb.cells if c.cell_type == "markdown")
+    solutions = f"solutions/{path.stem}_solutions.ipynb"
     for part in ("**Learning goals.**", "**Prerequisites.**", "**Time.**", "smoke", "CPU course build", "GPU",
-                 f"solutions/{path.stem}.ipynb"):
+                 *([solutions] if has_exercises else [])):
         assert part in head.source, f"{path.stem}: the header lacks {part!r}"
-    if (ROOT / "solutions").is_dir():
-        assert (ROOT / "solutions" / f"{path.stem}.ipynb").is_file(), f"the header links a missing solutions file"
+    if has_exercises:
+        assert (ROOT / solutions).is_file(), f"{path.stem}: the header links {solutions}, which does not exist"
     assert install.cell_type == "code" and 'find_spec("vidlab")' in install.source and "VIDLAB_WHEEL" in install.source
     assert "http" not in install.source and "git clone" not in install.source      # fetches nothing but vidlab
     kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in nb.cells]

@@ -518,15 +518,15 @@ def test_cli_train_mistakes_are_caught_before_any_work(smoke_data, tmp_path, cap
 def test_cli_train_refuses_an_existing_run_and_resume_of_a_finished_one_says_so(smoke_data, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames", "2",
-              "--size", "32", "--batch-size", "16", "--no-frame-order"]
+              "--size", "32", "--batch-size", "16", "--stream-clips", "0", "--no-frame-order"]
     rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
     assert rc == 0, err
     rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
     assert rc == 2 and "already holds a run" in err and err.count("\n") == 1
     rc, _, err = cli(["train", "--epochs", "1", "--resume", str(out / "last.pt"), *common], capsys)
     assert rc == 0 and "nothing left to do" in err
-    rc, _, err = cli(["train", "--epochs", "2", "--resume", str(out / "last.pt"), *common[:-5], "--frames", "4",
-                      "--size", "32", "--batch-size", "16", "--no-frame-order"], capsys)
+    rc, _, err = cli(["train", "--epochs", "2", "--resume", str(out / "last.pt"), *common[:6], "--frames", "4",
+                      "--size", "32", "--batch-size", "16", "--stream-clips", "0", "--no-frame-order"], capsys)
     assert rc == 2 and "num_frames 2 -> 4" in err
 
 
@@ -541,7 +541,8 @@ def test_models_pattern_matches_substrings_and_globs(capsys):
 def test_cli_eval_scores_readable_clips_and_lists_the_rest(smoke_data, tmp_path, capsys):
     out = tmp_path / "run"
     rc, _, err = cli(["train", "--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames",
-                      "2", "--size", "32", "--batch-size", "16", "--epochs", "1", "--no-frame-order"], capsys)
+                      "2", "--size", "32", "--batch-size", "16", "--epochs", "1", "--stream-clips", "0",
+                      "--no-frame-order"], capsys)
     assert rc == 0, err
     root, victims, clips = broken_split(smoke_data, tmp_path, 9)
     report = tmp_path / "eval.json"

@@ -107,8 +107,9 @@ class SpatioTemporalFocalModulation(nn.Module):
     ``gates_temporal`` with the same shapes.
 
     Layout (speed only, same numbers): the spatial depthwise convs run on channels-last (NHWC) tensors, ~3x
-    faster forward + backward on a CPU than NCHW; the temporal branch stays channels-last (N, T, C) and runs its
-    dense convs through `temporal_conv`. Parameter names and shapes are the released ones.
+    faster forward + backward on a CPU than NCHW, and `h` (a 1x1 conv) runs as the linear layer it is; the
+    temporal branch stays frame-major (B, T, H*W, C) and convolves over T with `temporal_conv`. Parameter names
+    and shapes are the released ones.
     """
 
     def __init__(self, dim: int, focal_level: int = 2, focal_window: int = 3, focal_factor: int = 2,
