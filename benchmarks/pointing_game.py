@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         summary, _ = pointing_game_table({name: run.model.cpu()}, clips_with_masks(val_ds, chosen),
                                          ig_steps=args.ig_steps, seed=args.seed)
-        centre = summary[(summary.model == "baseline") & (summary.map == "centre prior")].iloc[0]
+        centre = summary[(summary["model"] == "baseline") & (summary["map"] == "centre prior")].iloc[0]
         for r in summary.itertuples():
             if r.model == "baseline":
                 continue

@@ -97,8 +97,10 @@ def test_zoo_run_is_reused_resumed_and_retrained_when_stale(smoke_data, tmp_path
     assert recorded == rec.to_dict()                                    # the recipe that ran is recorded
     assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "ready"}
 
-    again = load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, progress=False)
+    again = load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, progress=False, train=False)
     assert again.source == "zoo" and len(again.history) == 2
+    assert again.model_args == {"num_frames": 4, "img_size": 32}
+    assert load_or_train("sifa_nano", smoke_data, ckpt_root=tmp_path, train=False) is None   # not in the zoo
     for a, b in zip(run.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu())
 

@@ -119,13 +119,18 @@ def frame_order(run) -> tuple[float | None, float | None]:
     return ordered, shuffled
 
 
-def zoo_run(name: str, data_root, ckpt_root, smoke: bool = False, device="auto", seed: int = 0, **overrides):
+def zoo_run(name: str, data_root, ckpt_root, smoke: bool = False, device="auto", seed: int = 0, train: bool = True,
+            **overrides):
     """`vidlab.zoo.load_or_train` with one line that says where the model came from: the zoo's checkpoint for this
     model, recipe and data, else trained here with the model's recipe (SMOKE: a tiny budget that writes nothing
-    into the zoo). Returns the zoo's run (model, history, metrics, recipe, datasets())."""
+    into the zoo). Returns the zoo's run (model, history, metrics, recipe, datasets()); with `train=False`, None
+    when the zoo does not hold it."""
     from .zoo import load_or_train
     run = load_or_train(name, data_root, ckpt_root=ckpt_root, smoke=smoke, device=str(device), seed=seed,
-                        progress=not smoke, **overrides)
+                        progress=not smoke, train=train or smoke, **overrides)
+    if run is None:
+        print(f"{name} {overrides}: not in the zoo and not trained here (train=False)")
+        return None
     m, (ordered, shuffled) = run.metrics, frame_order(run)
     label = name + "".join(f" {k}={v}" for k, v in overrides.items())
     if run.source == "zoo":

@@ -140,6 +140,12 @@ class ZooRun:
     def img_size(self) -> int:
         return int(self.recipe["img_size"])
 
+    @property
+    def model_args(self) -> dict:
+        """What `create_model` needs, besides num_classes, to build a fresh model for this run's input."""
+        model = {k: tuple(v) if isinstance(v, list) else v for k, v in (self.recipe.get("model") or {}).items()}
+        return {"num_frames": self.num_frames, "img_size": self.img_size, **model, **self.overrides}
+
     def datasets(self):
         """(train, val) built at the recipe's frames and size (val is what the metrics were computed on)."""
         return recipe_datasets(Recipe.from_dict(self.recipe), self.data_root, seed=self.seed)
@@ -276,10 +282,11 @@ def _run_dir(ckpt_root: Path, name: str, overrides: dict) -> Path:
 
 
 def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, device: str = "auto",
-                  seed: int = 0, progress: bool = True, **overrides) -> ZooRun:
+                  seed: int = 0, progress: bool = True, train: bool = True, **overrides) -> ZooRun | None:
     """The zoo's trained `name` for `data_root` (loaded when a finished run with the current fingerprint exists),
-    else trained now with its recipe and saved into the zoo. `overrides` go to `create_model` (e.g.
-    design="spatial") and are part of the fingerprint. In smoke mode: a tiny budget, nothing written."""
+    else trained now with its recipe and saved into the zoo (`train=False`: None instead). `overrides` go to
+    `create_model` (e.g. design="spatial") and are part of the fingerprint. In smoke mode: a tiny budget, nothing
+    written."""
     root = Path(data_root)
     if not (root / "classes.txt").is_file() and not (root / "annotations").is_dir():
         raise DatasetError(f"{root}: no dataset here (no classes.txt); generate one with `vidlab data synth`")
@@ -291,6 +298,8 @@ def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, 
     fp = fingerprint(name, rec, root, overrides, seed)
     run_dir = _run_dir(_ckpt_root(ckpt_root), name, overrides)
     z = _finished_run(run_dir, fp)
+    if z is None and not train:
+        return None
     if z is None:
         print(f"{name}: no finished zoo run for this recipe and data in {run_dir}; training it now "
               f"({rec.epochs} epochs)")
