@@ -281,39 +281,29 @@ def _background(rng, t, d, size):
     return {"base": base, "waves": waves, "ox": ox + j[:, 0], "oy": oy + j[:, 1], "jitter": j}
 
 
-def _reverse(scene):
-    def flip(v):
-        return v[::-1].copy() if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == scene["T"] else v
-    out = {"T": scene["T"]}
-    for k, v in scene.items():
-        if k == "T":
-            continue
-        if isinstance(v, list):
-            out[k] = [{kk: flip(vv) for kk, vv in o.items()} for o in v]
-        elif isinstance(v, dict):
-            out[k] = {kk: flip(vv) for kk, vv in v.items()}
-        else:
-            out[k] = v
-    return out
-
-
-def _select_frames(scene, idx):
-    """The scene at frames `idx` only (every per-frame array indexed; the noise bank keeps its seed)."""
+def _index_frames(scene, idx):
+    """The scene at frames `idx` (an index array into its T frames): every per-frame array of the objects, the
+    background and the camera is indexed; per-clip values (shapes, colours, the noise seed) are kept."""
     T = scene["T"]
 
-    def pick(v):
+    def take(v):
         return v[idx].copy() if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == T else v
     out = {"T": len(idx)}
     for k, v in scene.items():
         if k == "T":
             continue
         if isinstance(v, list):
-            out[k] = [{kk: pick(vv) for kk, vv in o.items()} for o in v]
+            out[k] = [{kk: take(vv) for kk, vv in o.items()} for o in v]
         elif isinstance(v, dict):
-            out[k] = {kk: pick(vv) for kk, vv in v.items()}
+            out[k] = {kk: take(vv) for kk, vv in v.items()}
         else:
             out[k] = v
     return out
+
+
+def _reverse(scene):
+    """The scene played backwards."""
+    return _index_frames(scene, np.arange(scene["T"])[::-1])
 
 
 def _scene(name, rng, cfg: SynthConfig):
@@ -340,7 +330,7 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         frame_indices = np.asarray(frame_indices, dtype=int)
         if frame_indices.ndim != 1 or len(frame_indices) == 0 or frame_indices.min() < 0 or frame_indices.max() >= T:
             raise ConfigError(f"frame_indices must be a non-empty list within [0, {T}), got {frame_indices.tolist()}")
-        scene = _select_frames(scene, frame_indices)
+        scene = _index_frames(scene, frame_indices)
     source = np.arange(T) if frame_indices is None else frame_indices  # frame i of the output is frame source[i]
     T = len(source)
     u = (np.arange(S) + 0.5) / S  # pixel centres in frame units
