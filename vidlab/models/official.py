@@ -189,17 +189,22 @@ def unwrap_official(state_dict: Mapping, prefixes: tuple[str, ...] = ("module.",
         if not isinstance(v, torch.Tensor):
             bad.append(f"{k} ({type(v).__name__})")
             continue
-        stripped = True
-        while stripped:
-            stripped = False
-            for p in prefixes:
-                if k.startswith(p):
-                    k, stripped = k[len(p):], True
-        out[k] = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
+        out[_strip_key(k, prefixes)] = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
     if bad:
         raise CheckpointError(f"{layout} checkpoint: entries that are not tensors in the state dict (optimizer, "
                               "EMA or training state?); keep only the model weights", unexpected=bad)
     return out
+
+
+def _strip_key(key: str, prefixes) -> str:
+    """`key` with any leading run of `prefixes` removed (`module.backbone.x` -> `x`)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for p in prefixes:
+            if key.startswith(p):
+                key, stripped = key[len(p):], True
+    return key
 
 
 def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
@@ -231,13 +236,7 @@ def _strip_wrappers(sd: Mapping[str, torch.Tensor], prefixes=WRAPPER_PREFIXES) -
     """Every key with any leading run of wrapper prefixes (`module.backbone.`, `model.`, ...) removed."""
     out = {}
     for k, v in sd.items():
-        stripped = True
-        while stripped:
-            stripped = False
-            for p in prefixes:
-                if k.startswith(p):
-                    k, stripped = k[len(p):], True
-        out[k] = v
+        out[_strip_key(k, prefixes)] = v
     return out
 
 
