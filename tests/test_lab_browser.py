@@ -3,7 +3,9 @@
 - JupyterLab from the venv on loopback, headless Chromium runs 00_start_here.ipynb end to end: no cell may show an
   error, equations render as math, the live explorer draws once (with its play button and colour bar);
 - the course build's offline HTML page of 00 (executed in smoke mode) renders its equations with the MathJax copy
-  in build/_static and shows the explorer's static copy; the slides of 03 start reveal.js offline.
+  in build/_static and shows the explorer's static copy; the slides of 03 start reveal.js offline;
+- an exported page with stored widget state (a tiny notebook executed by nbclient: a slider and the live
+  explorer) draws its widgets with the widget manager copied into _static, and its equation as math.
 Screenshots are saved under build/."""
 import os
 import shutil
@@ -203,3 +205,75 @@ def test_course_html_and_slides_render_offline(smoke_data, tmp_path, monkeypatch
     assert font == "STIX-Web" and not errors, (font, errors)
     assert imgs >= 2, "the clip and the explorer's static copy should be drawn as images"
     assert slides > 3
+
+
+_WIDGETS_NB = [
+    ("markdown", "The mean over frames: $$\\bar x = \\frac{1}{T}\\sum_t x_t$$"),
+    ("code", "import ipywidgets as W\nW.IntSlider(7, description='n')"),
+    ("code", "import torch\nfrom vidlab.viz.widgets import explorer\ntorch.manual_seed(0)\n"
+             "explorer({'a': torch.rand(2, 4, 4), 'b': torch.rand(3, 2, 4, 4)}, torch.rand(3, 2, 32, 32), static=False)"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_exported_widgets_draw_offline(tmp_path, monkeypatch):
+    """The smallest page that needs the widget manager: a notebook executed by nbclient (it stores the widget
+    state) and exported by the course build's exporter. With the network blocked, the slider and the live
+    explorer (its first view is a PNG in the widget state, its play button an icon font) draw from the manager in
+    _static/, and the equation is typeset."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    import nbformat
+    from nbclient import NotebookClient
+    from playwright.sync_api import sync_playwright
+    from vidlab import course
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
+                for kind, src in _WIDGETS_NB]
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert course.WIDGET_STATE in nb.metadata.get("widgets", {}), "nbclient stored no widget state"
+    out = tmp_path / "build"
+    out.mkdir()
+    nbformat.write(nb, out / "widgets.ipynb")
+    course.copy_assets(out)
+    html_path = course.export_html(out / "widgets.ipynb", out)
+    assert course._remote_refs(html_path.read_text()) == []
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        blocked = _block_network(page)
+        loaded: list[str] = []
+        page.on("requestfinished", lambda r: loaded.append(r.url))
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(html_path.as_uri())
+            # the explorer's view: the PNG from the widget state, decoded by the browser
+            page.wait_for_function("""() => { const i = document.querySelector('.vidlab-explorer img');
+                                             return i && i.complete && i.naturalWidth > 100; }""")
+            page.wait_for_function("MathJax.Hub.queue.pending === 0 && !MathJax.Hub.queue.running")
+            page.wait_for_function("document.fonts.status === 'loaded'")
+            drawn = page.evaluate("""() => ({
+                sliders: document.querySelectorAll('.jupyter-widgets.widget-slider').length,
+                readouts: [...document.querySelectorAll('.widget-readout')].map(e => e.innerText.trim()),
+                dropdowns: [...document.querySelectorAll('.vidlab-explorer select')]      // the shown ones
+                           .filter(s => s.offsetParent !== null).map(s => s.value),
+                play: document.querySelectorAll('.vidlab-explorer .widget-play button').length,
+                icons: [...document.fonts].some(f => f.family.includes('Font Awesome 5 Free') && f.weight === '900'
+                                                    && f.status === 'loaded'),      // the play button's icons
+                views_left: document.querySelectorAll('.widget-subarea').length,
+                math: document.querySelectorAll('.MathJax_Display').length,
+                raw_tex: [...document.querySelectorAll('.jp-RenderedMarkdown')].some(e => e.innerText.includes('$$')),
+            })""")
+            (ROOT / "build").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "build" / "offline_widgets.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not blocked, f"the page asked the network for {blocked[:3]}"
+    assert any(u.endswith(f"/{course.WIDGETS_URL}") for u in loaded), loaded
+    assert drawn["views_left"] == 2, drawn                       # the slider and the explorer, each drawn
+    assert drawn["sliders"] >= 4 and "7" in drawn["readouts"], drawn    # n=7, head/level, frame, opacity
+    assert drawn["dropdowns"] == ["a"] and drawn["play"] == 3 and drawn["icons"], drawn
+    assert drawn["math"] == 1 and not drawn["raw_tex"], drawn

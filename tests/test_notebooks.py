@@ -194,6 +194,7 @@ def test_offline_pages_index_and_results_paths(tmp_path, monkeypatch):
     course.copy_assets(tmp_path, slides=True)
     assert (tmp_path / "_static" / "mathjax" / "MathJax.js").is_file()
     assert (tmp_path / "_static" / "reveal.js" / "dist" / "reveal.js").is_file()
+    assert (tmp_path / course.WIDGETS_URL).is_file() and list((tmp_path / "_static" / "html-manager").glob("*.woff2"))
     page = course.export_html(ROOT / "notebooks" / "03_video_focalnet.ipynb", tmp_path, smoke=True).read_text()
     assert course._remote_refs(page) == [] and course.MATHJAX_URL in page and "SMOKE build" in page
     assert "require.min.js" not in page and "widget-state" not in page
@@ -211,6 +212,56 @@ def test_offline_pages_index_and_results_paths(tmp_path, monkeypatch):
     index = (tmp_path / "index.html").read_text()
     assert "model: m; top-1 %: 91.2" in index and "smoke: numbers mean nothing" in index
     assert "SMOKE build" in index and "PapermillExecutionError" in index and "no headline" in index
+
+
+def _widget_notebook(tmp_path, module: str = "@jupyter-widgets/controls") -> Path:
+    """A notebook as nbclient stores it after showing an IntSlider (state in the metadata, a view in the output),
+    plus a view of a model that was not stored; no kernel involved."""
+    import ipywidgets as W
+    from ipywidgets.embed import embed_data
+    from vidlab import course
+    data = embed_data(views=[W.IntSlider(3, description="n")])
+    state = data["manager_state"]
+    for m in state["state"].values():
+        if m["model_name"] == "IntSliderModel":
+            m["model_module"] = module
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.widgets = {course.WIDGET_STATE: state}
+    nb.cells = [nbformat.v4.new_code_cell("W.IntSlider(3)", outputs=[nbformat.v4.new_output(
+                    "display_data", data={"text/plain": "IntSlider(value=3)", course.WIDGET_VIEW: data["view_specs"][0]})]),
+                nbformat.v4.new_code_cell("gone", outputs=[nbformat.v4.new_output(
+                    "display_data", data={"text/plain": "GoneWidget(closed)", course.WIDGET_VIEW: {
+                        "version_major": 2, "version_minor": 0, "model_id": "0" * 32}})])]
+    for cell in nb.cells:
+        cell.metadata.slideshow = {"slide_type": "slide"}
+    path = tmp_path / f"widgets_{module.split('/')[-1]}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_offline_page_loads_the_local_widget_manager(tmp_path):
+    """A page with stored widget views keeps their state and loads the widget manager from build/_static (not
+    from a CDN, which nbconvert's default does); views without a stored model, and widgets the bundled manager does
+    not know (it would fetch their JavaScript from a CDN), fall back to their text and the page loads no manager."""
+    from nbconvert import HTMLExporter
+    from vidlab import course
+    path = _widget_notebook(tmp_path)
+    page = course.export_html(path, tmp_path).read_text()
+    assert course._remote_refs(page) == []
+    assert f"widgetRendererSrc = '{course.WIDGETS_URL}'" in page and "require.min.js" not in page
+    assert page.count(f'<script type="{course.WIDGET_STATE}">') == 1 and "IntSliderModel" in page
+    assert page.count(f'<script type="{course.WIDGET_VIEW}">') == 1 and "GoneWidget(closed)" in page
+    assert "IntSlider(value=3)" not in page           # drawn by the manager, not as text
+    slides = course.export_slides(path, tmp_path).read_text()
+    assert course._remote_refs(slides) == [] and f"widgetRendererSrc = '{course.WIDGETS_URL}'" in slides
+    assert slides.count(f'<script type="{course.WIDGET_VIEW}">') == 1
+    # what nbconvert does by default: the manager from a CDN, and _remote_refs sees it
+    default, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
+    assert any("html-manager" in u for u in course._remote_refs(default)), course._remote_refs(default)
+    # a widget from another package: no manager, text only
+    other = course.export_html(_widget_notebook(tmp_path, module="some-widget-package"), tmp_path).read_text()
+    assert course._remote_refs(other) == [] and "widgetRendererSrc" not in other and course.WIDGET_STATE not in other
+    assert "IntSlider(value=3)" in other and "GoneWidget(closed)" in other
 
 
 @pytest.mark.slow

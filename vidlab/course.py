@@ -12,10 +12,20 @@ Each notebook runs with its working directory in notebooks/, `VIDLAB_DATA` point
 the zoo and `VIDLAB_RESULTS_DIR` at build/results/, where it writes `<notebook>.json` (its key results and a small
 `headline` dict). The index shows each notebook's headline, run time and mode.
 
-Offline: the HTML and the slides load MathJax (from the `jupyter-server-mathjax` package) and reveal.js (from the
-`sphinx-revealjs` package) out of build/_static/, copied there by the build; nothing comes from a CDN. Live
-widgets need a kernel, so an exported page carries the explorer's static copy (the notebooks draw it wherever no
-one can interact: papermill here) and widget views fall back to their text; no widget JavaScript is needed.
+Offline: the HTML and the slides load MathJax (from the `jupyter-server-mathjax` package), reveal.js (from the
+`sphinx-revealjs` package) and the Jupyter widgets manager (`@jupyter-widgets/html-manager` 1.0.15's standalone
+`embed.js`, which no Python package ships: vidlab carries it in vidlab/_static/html-manager/) out of
+build/_static/, copied there by the build; nothing comes from a CDN, and a page that still would load something
+from another host is an error.
+
+Widgets: the build runs every notebook with `VIDLAB_EXPLORER=static`, so the exported page shows the explorer's
+static copy (every map over several frames in one figure): a live explorer redraws its frame in the kernel, and a
+page has none. Other widget views the run stores (nbclient keeps the state of every widget: tqdm progress bars of a
+full-mode training run, a control a notebook displays, a live explorer executed by hand with
+`VIDLAB_EXPLORER=live`) are drawn from that state by the local widget manager, with the values they had at the
+end of the run; the manager is loaded only by pages that carry such views. A view whose model was not stored, or
+any widget from a package other than ipywidgets (the manager would fetch its JavaScript from a CDN), falls back
+to its text version instead.
 """
 from __future__ import annotations
 
@@ -34,8 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 STATIC = "_static"
 MATHJAX_URL = f"{STATIC}/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 REVEAL_PREFIX = f"{STATIC}/reveal.js"
+WIDGETS_URL = f"{STATIC}/html-manager/embed.js"     # @jupyter-widgets/html-manager, standalone (no require.js)
+HTML_MANAGER = Path(__file__).resolve().parent / "_static" / "html-manager"     # vendored, see its README.md
 _DROP = "vidlab-offline:drop"           # sentinel URL of a script the offline pages do without
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# the widget modules inside embed.js; a model from any other module would be fetched from a CDN
+BUILTIN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
 SMOKE_BANNER = ("<div class='vidlab-smoke' style='background:#fff3cd;border:2px solid #c90;padding:10px 14px;"
                 "margin:8px;font:600 15px sans-serif;color:#6b4e00'>SMOKE build: tiny data, one tiny epoch, a "
                 "pipeline check. The numbers on this page mean nothing; <code>make run</code> builds the real "
@@ -62,8 +77,14 @@ def _package_dir(module: str, sub: str, pip_name: str) -> Path:
 
 
 def copy_assets(out_dir: Path, slides: bool = False) -> Path:
-    """Copy MathJax 2.7 (and reveal.js for slides) from installed packages into out_dir/_static/."""
+    """Copy MathJax 2.7 (and reveal.js for slides) from installed packages, and vidlab's copy of the widget
+    manager, into out_dir/_static/."""
     static = out_dir / STATIC
+    if not (HTML_MANAGER / "embed.js").is_file():
+        raise CourseError(f"vidlab's copy of the widget manager is missing ({HTML_MANAGER / 'embed.js'}): "
+                          f"reinstall vidlab")
+    shutil.copytree(HTML_MANAGER, static / "html-manager", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("README.md"))
     mj = _package_dir("jupyter_server_mathjax", "static", "jupyter-server-mathjax")
     # the TeX input and HTML-CSS output the config uses; the other locales and the SVG output stay behind
     skip = shutil.ignore_patterns("SVG")
@@ -81,8 +102,10 @@ def copy_assets(out_dir: Path, slides: bool = False) -> Path:
 
 
 def _remote_refs(page: str) -> list[str]:
-    """Every script/stylesheet/image the page would fetch from another host."""
-    return re.findall(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']((?:https?:)?//[^"']+)""", page)
+    """Every script/stylesheet/image the page would fetch from another host (nbconvert's widget loader adds its
+    script from JavaScript: `widgetRendererSrc = '<url>'`)."""
+    return (re.findall(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']((?:https?:)?//[^"']+)""", page)
+            + re.findall(r"""\bwidgetRendererSrc\s*=\s*["']((?:https?:)?//[^"']+)""", page))
 
 
 # jupyter-server-mathjax ships MathJax's STIX-Web fonts (not the TeX ones the HTML-CSS output asks for by default)
@@ -112,31 +135,50 @@ def _offline_page(page: str, prefix: str = "", slides: bool = False) -> str:
             raise CourseError("nbconvert's reveal template changed: its mermaid import was not found")
     if len(page) == n or _DROP in page:
         raise CourseError("nbconvert's template changed: the offline rewrite found nothing to replace")
+    if f'type="{WIDGET_VIEW}"' in page and f"'{prefix}{WIDGETS_URL}'" not in page:
+        raise CourseError("nbconvert's template changed: the page has widget views but does not load the local "
+                          "widget manager")
     remote = _remote_refs(page) + re.findall(r"""@import\s+url\(["']?((?:https?:)?//[^)"']+)""", page)
     if remote:
         raise CourseError(f"the exported page still loads {remote[0]} from the network")
     return page
 
 
-def _without_widgets(nb):
-    """A copy of the notebook for a page without a kernel: widget views fall back to their text/png versions and
-    the saved widget state goes (no widget manager is loaded)."""
+def _without_widgets(nb, keep: set[str] = frozenset()):
+    """A copy of the notebook whose widget views fall back to their text/png versions, except views of the models
+    in `keep`; with none kept, the saved widget state goes too (the page loads no widget manager)."""
     nb = copy.deepcopy(nb)
-    nb.metadata.pop("widgets", None)
+    kept = False
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data")
             if data and WIDGET_VIEW in data:
-                del data[WIDGET_VIEW]
+                if data[WIDGET_VIEW].get("model_id") in keep:
+                    kept = True
+                else:
+                    del data[WIDGET_VIEW]
+    if not kept:
+        nb.metadata.pop("widgets", None)
     return nb
+
+
+def _offline_widgets(nb):
+    """A copy of the notebook for an offline page: the widget views whose models are in the stored state are kept
+    (the local widget manager draws them), the others fall back to their text. A widget from another package than
+    ipywidgets would have its JavaScript fetched from a CDN: then every view falls back."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    if any(m.get("model_module") not in BUILTIN_WIDGET_MODULES for m in state.values()):
+        return _without_widgets(nb)
+    return _without_widgets(nb, keep=set(state))
 
 
 def export_html(nb_path: Path, out_dir: Path, smoke: bool = False, prefix: str = "") -> Path:
     """Executed (or stored) notebook -> out_dir/<stem>.html, offline; a smoke banner when `smoke`."""
     import nbformat
     from nbconvert import HTMLExporter
-    ex = HTMLExporter(mathjax_url=prefix + MATHJAX_URL, require_js_url=_DROP)
-    body, _ = ex.from_notebook_node(_without_widgets(nbformat.read(nb_path, as_version=4)))
+    ex = HTMLExporter(mathjax_url=prefix + MATHJAX_URL, require_js_url=_DROP,
+                      widget_renderer_url=prefix + WIDGETS_URL)
+    body, _ = ex.from_notebook_node(_offline_widgets(nbformat.read(nb_path, as_version=4)))
     body = _offline_page(body, prefix)
     if smoke:
         body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + SMOKE_BANNER, body, count=1)
@@ -150,9 +192,10 @@ def export_slides(nb_path: Path, out_dir: Path, smoke: bool = False, prefix: str
     import nbformat
     from nbconvert import SlidesExporter
     ex = SlidesExporter(mathjax_url=prefix + MATHJAX_URL, require_js_url=_DROP, jquery_url=_DROP,
-                        reveal_url_prefix=prefix + REVEAL_PREFIX, reveal_scroll=False,
+                        widget_renderer_url=prefix + WIDGETS_URL, reveal_url_prefix=prefix + REVEAL_PREFIX,
+                        reveal_scroll=False,
                         reveal_theme="white")      # its fonts ship with reveal.js (nbconvert's "simple" imports web fonts)
-    nb = _without_widgets(nbformat.read(nb_path, as_version=4))
+    nb = _offline_widgets(nbformat.read(nb_path, as_version=4))
     if not any(c.metadata.get("slideshow", {}).get("slide_type") == "slide" for c in nb.cells):
         raise CourseError(f"{nb_path}: no cell has slideshow.slide_type 'slide' (View > Cell Toolbar > Slideshow)")
     body, _ = ex.from_notebook_node(nb)
@@ -237,7 +280,8 @@ def _run_all(notebooks, out_dir: Path, res_dir: Path, smoke: bool, slides: bool,
 
 def build_slides(out: str = "build", only: list[str] | None = None) -> int:
     """Slides of every notebook: from its executed copy in `out` when the course was built, else from the stored
-    notebook (cells without outputs). The pages are usable offline (reveal.js and MathJax under out/_static/)."""
+    notebook (cells without outputs). The pages are usable offline (reveal.js, MathJax and the widget manager under
+    out/_static/)."""
     out_dir = (ROOT / out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     copy_assets(out_dir, slides=True)
