@@ -147,3 +147,43 @@ def test_cli_zoo_status_and_unknown_model(smoke_data, tmp_path, capsys):
     assert all(n in out for n in ("r2plus1d_nano", "sifa_nano", "ila_nano")) and "missing" in out
     assert main(["zoo", "--data", str(smoke_data), "--models", "focalnet_nano", "--status"]) == 2
     assert "focalnet_nano" in capsys.readouterr().err
+
+
+def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monkeypatch):
+    """`--jobs 2`: two `vidlab zoo --models <one>` children at a time, their lines prefixed with the model; the
+    parent's leaderboard then reads both finished runs. A child that fails stops the zoo with its name."""
+    import sys
+    import vidlab.zoo as zoo
+    recs = {n: get_recipe(n).replace(**{**TINY, "epochs": 1}) for n in ("r2plus1d_nano", "sifa_nano")}
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: recs[name])
+
+    def child(name, root, ck, device, seed, threads):     # the real child, with the tiny recipe patched in
+        code = ("import sys, vidlab.zoo as z; from vidlab.models import get_recipe; "
+                f"r = get_recipe({name!r}).replace(**{ {**TINY, 'epochs': 1}!r}); z.get_recipe = lambda n: r; "
+                f"import torch; print('threads', torch.get_num_threads()); "
+                f"z.train_zoo({str(root)!r}, models=[{name!r}], ckpt_root={str(ck)!r}, jobs=1, progress=False)")
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(zoo, "_child_command", child)
+    lines = []
+    rows = zoo.train_zoo(smoke_data, models=list(recs), ckpt_root=tmp_path, jobs=2, log=lines.append)
+    assert [r["model"] for r in rows] == list(recs) and all(r["top1"] is not None for r in rows)
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=list(recs)) == {n: "ready" for n in recs}
+    assert "zoo: 2 models at a time, 1 torch thread(s) each" in lines or zoo._cores() != 2
+    for n in recs:   # every line of a child carries its model's name; each child ran with its share of threads
+        assert any(l.startswith(f"[{n:13s}] epoch 1/1") for l in lines), lines
+        assert any(l.startswith(f"[{n:13s}] threads {max(1, zoo._cores() // 2)}") for l in lines), lines
+
+    monkeypatch.setattr(zoo, "_child_command", lambda name, *a: [sys.executable, "-c", "print('no data'); exit(3)"])
+    with pytest.raises(RuntimeError, match="training r2plus1d_nano failed .exit status 3"):
+        zoo.train_zoo(smoke_data, models=list(recs), ckpt_root=tmp_path / "other", jobs=2, log=lines.append)
+    assert "[r2plus1d_nano] no data" in lines
+
+
+def test_zoo_jobs_default():
+    import vidlab.zoo as zoo
+    assert zoo.zoo_jobs(8, "cpu", 3) == (3, max(1, zoo._cores() // 3))
+    assert zoo.zoo_jobs(1, "cpu")[0] == 1                      # never more runs than models
+    jobs, threads = zoo.zoo_jobs(8, "cpu")
+    assert jobs * threads <= max(zoo._cores(), jobs) and jobs == min(8, zoo._cores() if zoo._cores() <= 4
+                                                                     else zoo._cores() // 2)

@@ -1,6 +1,6 @@
 """The model zoo: train every `_nano` model once with its registered recipe, then reuse it everywhere.
 
-    vidlab zoo [--data data/synthetic] [--models video_focalnet_nano ila_nano] [--ckpt data/checkpoints]
+    vidlab zoo [--data data/synthetic] [--models video_focalnet_nano ila_nano] [--ckpt data/checkpoints] [--jobs N]
 
     from vidlab.zoo import load_or_train
     run = load_or_train("video_focalnet_nano", "data/synthetic", ckpt_root="data/checkpoints")
@@ -13,6 +13,11 @@ generation parameters and seed, or a real set's annotation files). `vidlab zoo` 
 has the current fingerprint, resumes one that was interrupted (its last.pt has the fingerprint), and retrains one
 whose recipe or data changed. `load_or_train` loads a finished run and trains (and saves) one otherwise.
 
+On a CPU the zoo trains several models at once (`--jobs`, default: one per core up to 4 cores, then one per two
+cores), each in its own process with `cores // jobs` torch threads: the nano models' small convolutions and matmuls
+do not keep two threads busy, so two one-thread runs on 2 cores finish sooner than the same runs one after the
+other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a time.
+
 SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
 from __future__ import annotations
@@ -22,7 +27,9 @@ import hashlib
 import json
 import math
 import os
+import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,8 +374,85 @@ def format_leaderboard(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                   # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def zoo_jobs(n_models: int, device: str = "auto", jobs: int | None = None) -> tuple[int, int]:
+    """(parallel runs, torch threads per run) for `n_models` models: see the module docstring."""
+    cores = _cores()
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if jobs is None:
+        jobs = 1 if on_gpu else (cores if cores <= 4 else cores // 2)
+    jobs = max(1, min(jobs, max(n_models, 1)))
+    return jobs, max(1, cores // jobs)
+
+
+def _child_command(name: str, root: Path, ck: Path, device: str, seed: int, threads: int) -> list[str]:
+    return [sys.executable, "-m", "vidlab", "zoo", "--data", str(root), "--ckpt", str(ck), "--models", name,
+            "--device", device, "--seed", str(seed), "--jobs", "1", "--threads", str(threads)]
+
+
+def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: int, jobs: int, threads: int,
+                    log) -> None:
+    """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
+    with the model's name. After a child fails no other starts; the running ones finish (their runs are kept),
+    then this raises with the failed model's name."""
+    queue, running, failed = list(todo), {}, []
+    lock = threading.Lock()
+    width = max(len(n) for n in todo)
+
+    def pump(name, proc):
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line and not line.startswith(("zoo: 0 of 1", "zoo: 1 of 1")):
+                with lock:
+                    log(f"[{name:{width}s}] {line}")
+
+    env = {**os.environ, "VIDLAB_ZOO_CHILD": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    t_start, done_epochs = time.perf_counter(), 0
+    total_epochs = sum(get_recipe(n).epochs for n in todo)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs and not failed:
+                name = queue.pop(0)
+                proc = subprocess.Popen(_child_command(name, root, ck, device, seed, threads), env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+                th = threading.Thread(target=pump, args=(name, proc), daemon=True)
+                th.start()
+                running[name] = (proc, th)
+            time.sleep(0.5)
+            for name, (proc, th) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                th.join()
+                del running[name]
+                if proc.returncode != 0:
+                    failed.append((name, proc.returncode))
+                    continue
+                done_epochs += get_recipe(name).epochs
+                left = total_epochs - done_epochs
+                if left and done_epochs:
+                    eta = (time.perf_counter() - t_start) / done_epochs * left
+                    with lock:
+                        log(f"zoo: {len(todo) - len(queue) - len(running)} of {len(todo)} trained; about "
+                            f"{eta / 60:.0f} min left for the zoo")
+            if failed and not running:
+                break
+    finally:
+        for proc, _ in running.values():
+            proc.terminate()
+    if failed:
+        name, rc = failed[0]
+        raise RuntimeError(f"zoo: training {name} failed (exit status {rc}); its lines above say why; "
+                           f"`vidlab zoo --models {name} --jobs 1` runs it alone")
+
+
 def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", seed: int = 0,
-              progress: bool = True, log=print) -> list[dict]:
+              progress: bool = True, log=print, jobs: int | None = None) -> list[dict]:
     """Train every model of the zoo that is not ready (see `zoo_status`), with an ETA for the whole; returns the
     leaderboard."""
     root, ck = Path(data_root), _ckpt_root(ckpt_root)
@@ -377,6 +461,15 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
     todo = [n for n in names if status[n] != "ready"]
     log(f"zoo: {len(names) - len(todo)} of {len(names)} models ready in {ck}; training {len(todo)}"
         + (f": {', '.join(todo)}" if todo else ""))
+    jobs, threads = zoo_jobs(len(todo), device, jobs)
+    if jobs > 1:
+        log(f"zoo: {jobs} models at a time, {threads} torch thread(s) each")
+        t_start = time.perf_counter()
+        _train_parallel(todo, root, ck, device, seed, jobs, threads, log)
+        rows = leaderboard(root, ckpt_root=ck, models=names, seed=seed)
+        log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
+        log(format_leaderboard(rows))
+        return rows
     # ETA: the recipes' epochs x the measured seconds per epoch of the models trained so far, per model
     est = {n: None for n in todo}
     spent, t_start = [], time.perf_counter()
@@ -399,7 +492,8 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
     rows = leaderboard(root, ckpt_root=ck, models=names, seed=seed)
     if todo:
         log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
-    log(format_leaderboard(rows))
+    if not os.environ.get("VIDLAB_ZOO_CHILD"):
+        log(format_leaderboard(rows))
     return rows
 
 
@@ -416,6 +510,10 @@ def add_parser(sub) -> None:
     p.add_argument("--ckpt", default=None, help="zoo folder (default $VIDLAB_CKPT or data/checkpoints)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="models trained at once (default on a CPU: one per core up to 4 cores, then one per two "
+                        "cores; 1 on a GPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per model (default: cores // jobs)")
     p.add_argument("--status", action="store_true", help="only say which models are ready, partial, stale, missing")
     p.set_defaults(func=cmd_zoo)
 
@@ -437,6 +535,17 @@ def cmd_zoo(args) -> int:
         for name, st in zoo_status(root, ckpt_root=args.ckpt, models=args.models, seed=args.seed).items():
             print(f"{name:28s} {st}")
         return 0
-    train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
-              progress=sys.stderr.isatty())
+    for flag in ("jobs", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"argument --{flag}: must be >= 1, got {getattr(args, flag)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
+                  progress=sys.stderr.isatty(), jobs=args.jobs)
+    except RuntimeError as e:
+        if not str(e).startswith("zoo: training"):
+            raise
+        print(e, file=sys.stderr)
+        return 1
     return 0
