@@ -4,8 +4,8 @@
     python benchmarks/zoo_jobs.py --models video_focalnet_nano sifa_nano ila_nano --epochs 1
 
 Trains the same models with their registered recipes (epochs overridden to keep it short) twice, on the default
-synthetic set: (a) one at a time, each with all cores as torch threads; (b) `jobs` at a time (default: one per
-core), each in its own process with `cores // jobs` threads — what `vidlab zoo --jobs` does. Each training runs in a
+synthetic set: (a) one at a time, each with all cores as torch threads; (b) `jobs` at a time (default: what `vidlab zoo`
+chooses), each in its own process with `cores // jobs` threads — what `vidlab zoo --jobs` does. Each training runs in a
 fresh `benchmarks/train_nano.py` process (the zoo's `train_run`), so start-up and the rendering worker are counted.
 Prints wall minutes of each way and the speed-up. Nothing else should run on the machine meanwhile.
 """
@@ -43,11 +43,11 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=["video_focalnet_nano", "sifa_nano"])
     p.add_argument("--epochs", type=int, default=2, help="epochs per model (default 2)")
     p.add_argument("--data", default="data/synthetic")
-    p.add_argument("--jobs", type=int, default=None, help="models at once in the parallel way (default: cores)")
+    p.add_argument("--jobs", type=int, default=None, help="models at once in the parallel way (default: as vidlab zoo)")
     args = p.parse_args(argv)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    jobs = args.jobs or min(cores, len(args.models))
-    threads = max(1, cores // jobs)
+    from vidlab.zoo import cpu_cores, zoo_jobs
+    cores = cpu_cores()
+    jobs, threads = zoo_jobs(len(args.models), "cpu", args.jobs)     # what `vidlab zoo` would choose
     tmp = Path(tempfile.mkdtemp(prefix="vidlab-zoo-jobs-"))
 
     t0 = time.perf_counter()

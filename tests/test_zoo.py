@@ -169,10 +169,10 @@ def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monk
     rows = zoo.train_zoo(smoke_data, models=list(recs), ckpt_root=tmp_path, jobs=2, log=lines.append)
     assert [r["model"] for r in rows] == list(recs) and all(r["top1"] is not None for r in rows)
     assert zoo_status(smoke_data, ckpt_root=tmp_path, models=list(recs)) == {n: "ready" for n in recs}
-    assert "zoo: 2 models at a time, 1 torch thread(s) each" in lines or zoo._cores() != 2
+    assert "zoo: 2 models at a time, 1 torch thread(s) each" in lines or zoo.cpu_cores() != 2
     for n in recs:   # every line of a child carries its model's name; each child ran with its share of threads
         assert any(l.startswith(f"[{n:13s}] epoch 1/1") for l in lines), lines
-        assert any(l.startswith(f"[{n:13s}] threads {max(1, zoo._cores() // 2)}") for l in lines), lines
+        assert any(l.startswith(f"[{n:13s}] threads {max(1, zoo.cpu_cores() // 2)}") for l in lines), lines
 
     monkeypatch.setattr(zoo, "_child_command", lambda name, *a: [sys.executable, "-c", "print('no data'); exit(3)"])
     with pytest.raises(RuntimeError, match="training r2plus1d_nano failed .exit status 3"):
@@ -182,8 +182,9 @@ def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monk
 
 def test_zoo_jobs_default():
     import vidlab.zoo as zoo
-    assert zoo.zoo_jobs(8, "cpu", 3) == (3, max(1, zoo._cores() // 3))
+    assert zoo.zoo_jobs(8, "cpu", 3) == (3, max(1, zoo.cpu_cores() // 3))
     assert zoo.zoo_jobs(1, "cpu")[0] == 1                      # never more runs than models
+    assert zoo.zoo_jobs(8, "cpu", 2, 3) == (2, 3)                # --threads wins
     jobs, threads = zoo.zoo_jobs(8, "cpu")
-    assert jobs * threads <= max(zoo._cores(), jobs) and jobs == min(8, zoo._cores() if zoo._cores() <= 4
-                                                                     else zoo._cores() // 2)
+    assert jobs * threads <= max(zoo.cpu_cores(), jobs) and jobs == min(8, zoo.cpu_cores() if zoo.cpu_cores() <= 4
+                                                                     else zoo.cpu_cores() // 2)

@@ -374,21 +374,26 @@ def format_leaderboard(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _cores() -> int:
+def cpu_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:                                   # macOS, Windows
         return os.cpu_count() or 1
 
 
-def zoo_jobs(n_models: int, device: str = "auto", jobs: int | None = None) -> tuple[int, int]:
+class ZooTrainingError(RuntimeError):
+    """A model of the zoo failed to train in its child process (`vidlab zoo --jobs N`)."""
+
+
+def zoo_jobs(n_models: int, device: str = "auto", jobs: int | None = None,
+             threads: int | None = None) -> tuple[int, int]:
     """(parallel runs, torch threads per run) for `n_models` models: see the module docstring."""
-    cores = _cores()
+    cores = cpu_cores()
     on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if jobs is None:
         jobs = 1 if on_gpu else (cores if cores <= 4 else cores // 2)
     jobs = max(1, min(jobs, max(n_models, 1)))
-    return jobs, max(1, cores // jobs)
+    return jobs, threads or max(1, cores // jobs)
 
 
 def _child_command(name: str, root: Path, ck: Path, device: str, seed: int, threads: int) -> list[str]:
@@ -400,17 +405,16 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                     log) -> None:
     """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
     with the model's name. After a child fails no other starts; the running ones finish (their runs are kept),
-    then this raises with the failed model's name."""
+    then this raises ZooTrainingError with the failed model's name."""
     queue, running, failed = list(todo), {}, []
     lock = threading.Lock()
     width = max(len(n) for n in todo)
 
     def pump(name, proc):
         for line in proc.stdout:
-            line = line.rstrip()
-            if line and not line.startswith(("zoo: 0 of 1", "zoo: 1 of 1")):
+            if line.strip():
                 with lock:
-                    log(f"[{name:{width}s}] {line}")
+                    log(f"[{name:{width}s}] {line.rstrip()}")
 
     env = {**os.environ, "VIDLAB_ZOO_CHILD": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     t_start, done_epochs = time.perf_counter(), 0
@@ -433,9 +437,10 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                 if proc.returncode != 0:
                     failed.append((name, proc.returncode))
                     continue
+                # ETA: the seconds per recipe epoch so far (all runs together) x the epochs still to train
                 done_epochs += get_recipe(name).epochs
                 left = total_epochs - done_epochs
-                if left and done_epochs:
+                if left:
                     eta = (time.perf_counter() - t_start) / done_epochs * left
                     with lock:
                         log(f"zoo: {len(todo) - len(queue) - len(running)} of {len(todo)} trained; about "
@@ -447,38 +452,19 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
             proc.terminate()
     if failed:
         name, rc = failed[0]
-        raise RuntimeError(f"zoo: training {name} failed (exit status {rc}); its lines above say why; "
-                           f"`vidlab zoo --models {name} --jobs 1` runs it alone")
+        raise ZooTrainingError(f"zoo: training {name} failed (exit status {rc}); its lines above say why; "
+                               f"`vidlab zoo --models {name} --jobs 1` runs it alone")
 
 
-def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", seed: int = 0,
-              progress: bool = True, log=print, jobs: int | None = None) -> list[dict]:
-    """Train every model of the zoo that is not ready (see `zoo_status`), with an ETA for the whole; returns the
-    leaderboard."""
-    root, ck = Path(data_root), _ckpt_root(ckpt_root)
-    names = list(models or list_models("*_nano"))
-    status = zoo_status(root, ckpt_root=ck, models=names, seed=seed)
-    todo = [n for n in names if status[n] != "ready"]
-    log(f"zoo: {len(names) - len(todo)} of {len(names)} models ready in {ck}; training {len(todo)}"
-        + (f": {', '.join(todo)}" if todo else ""))
-    jobs, threads = zoo_jobs(len(todo), device, jobs)
-    if jobs > 1:
-        log(f"zoo: {jobs} models at a time, {threads} torch thread(s) each")
-        t_start = time.perf_counter()
-        _train_parallel(todo, root, ck, device, seed, jobs, threads, log)
-        rows = leaderboard(root, ckpt_root=ck, models=names, seed=seed)
-        log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
-        log(format_leaderboard(rows))
-        return rows
-    # ETA: the recipes' epochs x the measured seconds per epoch of the models trained so far, per model
-    est = {n: None for n in todo}
-    spent, t_start = [], time.perf_counter()
+def _train_one_by_one(todo: list[str], status: dict, root: Path, ck: Path, device: str, seed: int, progress: bool,
+                      log) -> None:
+    # ETA: the recipes' epochs x the measured seconds per epoch of the models trained so far
+    spent = []
     for i, name in enumerate(todo):
         rec = get_recipe(name)
-        left = todo[i:]
         if spent:
             per_epoch = sum(s for s, _ in spent) / sum(e for _, e in spent)
-            eta = per_epoch * sum(get_recipe(n).epochs for n in left)
+            eta = per_epoch * sum(get_recipe(n).epochs for n in todo[i:])
             log(f"zoo [{i + 1}/{len(todo)}] {name} ({status[name]}): about {eta / 60:.0f} min left for the zoo")
         else:
             log(f"zoo [{i + 1}/{len(todo)}] {name} ({status[name]}): {rec.epochs} epochs")
@@ -489,10 +475,35 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
         log(f"zoo: {name} val top-1 {run.metrics['top1']:.1f}%"
             + (f", frame order pairwise {fo['ordered_pairwise']:.1f}% in order vs {fo['shuffled_pairwise']:.1f}% "
                f"shuffled" if fo else "") + f" ({(time.perf_counter() - t0) / 60:.1f} min)")
+
+
+def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", seed: int = 0,
+              progress: bool = True, log=print, jobs: int | None = None, threads: int | None = None) -> list[dict]:
+    """Train every model of the zoo that is not ready (see `zoo_status`), `jobs` at a time with `threads` torch
+    threads each (defaults: `zoo_jobs`), with an ETA for the whole; returns the leaderboard. A child of a parallel
+    zoo (VIDLAB_ZOO_CHILD set) prints only its model's lines."""
+    child = bool(os.environ.get("VIDLAB_ZOO_CHILD"))
+    root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    names = list(models or list_models("*_nano"))
+    status = zoo_status(root, ckpt_root=ck, models=names, seed=seed)
+    todo = [n for n in names if status[n] != "ready"]
+    if not child:
+        log(f"zoo: {len(names) - len(todo)} of {len(names)} models ready in {ck}; training {len(todo)}"
+            + (f": {', '.join(todo)}" if todo else ""))
+    explicit_threads = threads
+    jobs, threads = zoo_jobs(len(todo), device, jobs, threads)
+    t_start = time.perf_counter()
+    if jobs > 1:
+        log(f"zoo: {jobs} models at a time, {threads} torch thread(s) each")
+        _train_parallel(todo, root, ck, device, seed, jobs, threads, log)
+    else:
+        if explicit_threads:
+            torch.set_num_threads(explicit_threads)
+        _train_one_by_one(todo, status, root, ck, device, seed, progress, log)
     rows = leaderboard(root, ckpt_root=ck, models=names, seed=seed)
-    if todo:
-        log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
-    if not os.environ.get("VIDLAB_ZOO_CHILD"):
+    if not child:
+        if todo:
+            log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
         log(format_leaderboard(rows))
     return rows
 
@@ -538,14 +549,10 @@ def cmd_zoo(args) -> int:
     for flag in ("jobs", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"argument --{flag}: must be >= 1, got {getattr(args, flag)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
-                  progress=sys.stderr.isatty(), jobs=args.jobs)
-    except RuntimeError as e:
-        if not str(e).startswith("zoo: training"):
-            raise
+                  progress=sys.stderr.isatty(), jobs=args.jobs, threads=args.threads)
+    except ZooTrainingError as e:
         print(e, file=sys.stderr)
         return 1
     return 0
