@@ -3,6 +3,7 @@
     python benchmarks/train_nano.py                                  # every *_nano, data/synthetic, seed 0
     python benchmarks/train_nano.py --models sifa_nano ila_nano --data data/synthetic-seed1
     python benchmarks/train_nano.py --models vit_joint_nano --epochs 40 --lr 5e-4   # a recipe field overridden
+    python benchmarks/train_nano.py --models video_focalnet_nano --model-arg design="'spatial'"   # a build argument
 
 Each model trains exactly as `vidlab zoo` trains it (`vidlab.zoo.train_run`: the recipe registered beside the
 model, fresh synthetic clips every epoch, validation on the stored val split after each epoch). The row: model |
@@ -15,6 +16,7 @@ The dataset (the default synthetic preset with `--seed`) is generated when missi
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import json
 import sys
@@ -35,6 +37,9 @@ def main(argv=None) -> int:
     for field in ("epochs", "batch_size", "stream_clips"):
         p.add_argument("--" + field.replace("_", "-"), type=int, help=f"override the recipe's {field}")
     p.add_argument("--lr", type=float, help="override the recipe's lr")
+    p.add_argument("--adam-eps", type=float, help="override the recipe's adam_eps")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="a build argument of the model (a Python literal), e.g. design='spatial'; repeatable")
     args = p.parse_args(argv)
 
     import vidlab
@@ -47,7 +52,17 @@ def main(argv=None) -> int:
         print(f"generating the synthetic dataset (seed {args.seed}) in {root} ...", file=sys.stderr)
         make_synthetic(root, seed=args.seed, progress=True)
     names = args.models or vidlab.list_models("*_nano")
-    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "stream_clips", "lr") if getattr(args, k)}
+    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "stream_clips", "lr", "adam_eps")
+               if getattr(args, k)}
+    overrides = {}
+    for item in args.model_arg:
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            p.error(f"argument --model-arg: {item!r} is not KEY=<Python literal>")
+        if not sep or not key.isidentifier():
+            p.error(f"argument --model-arg: {item!r} is not KEY=<Python literal>")
     out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="vidlab-train-nano-"))
     meta = json.loads((root / "annotations" / "meta.json").read_text())
     print(f"machine: {machine()}; date {datetime.date.today()}; data {root} (synthetic seed {meta.get('seed')})")
@@ -57,12 +72,14 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         rec = get_recipe(name).replace(**changes)
-        run = train_run(name, root, out_root / name, rec=rec, device=args.device, progress=False, resume=False)
+        run = train_run(name, root, out_root / name, rec=rec, overrides=overrides, device=args.device,
+                        progress=False, resume=False)
         m = run.metrics
         fo = m["frame_order"] or {}
         cps = sum(h["clips_per_s"] for h in run.history) / max(1, len(run.history))
         t80 = f"{m['time_to_target_s'] / 60:.1f}" if m["time_to_target_s"] is not None else "-"
-        print(f"| {name} | {m['params'] / 1e6:.2f} M | {m['top1']:.1f} | {m['top5']:.1f} | "
+        label = name + "".join(f", {k}={v!r}" for k, v in overrides.items())
+        print(f"| {label} | {m['params'] / 1e6:.2f} M | {m['top1']:.1f} | {m['top5']:.1f} | "
               f"{fo.get('ordered_pairwise', float('nan')):.1f} / {fo.get('shuffled_pairwise', float('nan')):.1f} | "
               f"{t80} | {m['train_time_s'] / 60:.1f} | {m['epochs']} | {cps:.0f} |", flush=True)
         rows.append({"model": name, **{k: m[k] for k in ("top1", "top5", "frame_order", "time_to_target_s",

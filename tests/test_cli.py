@@ -97,12 +97,16 @@ def test_train_resume_and_eval_end_to_end(smoke_data, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames", "4",
               "--size", "32", "--batch-size", "8", "--lr", "2e-3", "--seed", "1"]
-    rc, text, err = run(["train", "--epochs", "1", "--no-frame-order", *common], capsys)
+    rc, text, err = run(["train", "--epochs", "1", "--no-frame-order", "--adam-eps", "1e-10", *common], capsys)
     assert rc == 0, err
     assert {"last.pt", "best.pt", "metrics.csv", "metrics.json"} <= {p.name for p in out.iterdir()}
     assert "frame-order test" not in text
+    first = torch.load(out / "last.pt", weights_only=True)   # a recipe flag reaches the optimiser and the record
+    assert {g["eps"] for g in first["optimizer"]["param_groups"]} == {1e-10}
+    assert first["meta"]["recipe"]["adam_eps"] == 1e-10
 
-    rc, text, err = run(["train", "--epochs", "2", "--resume", str(out / "last.pt"), *common], capsys)
+    rc, text, err = run(["train", "--epochs", "2", "--resume", str(out / "last.pt"), "--adam-eps", "1e-10", *common],
+                        capsys)
     assert rc == 0, err
     assert "resumed from" in text and "frame-order test" in text and (out / "frame_order.json").exists()
     rows = list(csv.DictReader(open(out / "metrics.csv")))

@@ -39,6 +39,8 @@ def test_recipe_rejects_bad_fields_by_name():
         get_recipe("r2plus1d_nano").replace(learning_rate=1e-3)
     with pytest.raises(ConfigError, match="optimizer"):
         Recipe(optimizer="lamb")
+    with pytest.raises(ConfigError, match="adam_eps must be > 0"):
+        Recipe(adam_eps=0.0)
     rec = get_recipe("vit_joint_nano")
     assert Recipe.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec   # survives metrics.json
 
@@ -117,7 +119,25 @@ def test_zoo_run_is_reused_resumed_and_retrained_when_stale(smoke_data, tmp_path
     rec2 = rec.replace(lr=rec.lr / 2)
     monkeypatch.setattr(zoo, "get_recipe", lambda name: rec2)
     assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "stale"}
+    # a retraining stopped after its first epoch (best.pt already replaced) is not served as the finished old run
+    ckpt = torch.load(d / "best.pt", weights_only=True)
+    ckpt["meta"]["fingerprint"] = "a-newer-recipe"
+    torch.save(ckpt, d / "best.pt")
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: rec)
+    assert zoo_status(smoke_data, ckpt_root=tmp_path, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "partial"}
+    assert load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, train=False) is None
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: rec2)
     assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec2, smoke_data)
+    # so is one with another AdamW epsilon; PyTorch's default (what runs used before the field existed) adds nothing
+    assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec.replace(adam_eps=1e-12),
+                                                                        smoke_data)
+    older = {**rec.to_dict()}
+    del older["adam_eps"]
+    payload = {"zoo": zoo.ZOO_VERSION, "model": "r2plus1d_nano", "recipe": older, "overrides": {},
+               "data": zoo.data_fingerprint(smoke_data), "seed": 0}
+    import hashlib
+    assert fingerprint("r2plus1d_nano", rec, smoke_data) == hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def test_overrides_get_their_own_run_folder(smoke_data, tmp_path, monkeypatch):

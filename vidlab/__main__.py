@@ -209,7 +209,7 @@ def _reversed_pairs(root: Path) -> list:
 _RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
                  "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
                  "label_smoothing": "label_smoothing", "clip_grad": "clip_grad", "frames": "num_frames",
-                 "size": "img_size", "stream_clips": "stream_clips"}
+                 "size": "img_size", "stream_clips": "stream_clips", "adam_eps": "adam_eps"}
 
 
 def _train_recipe(args):
@@ -254,7 +254,7 @@ def cmd_train(args) -> int:
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
     cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
-                      label_smoothing=rec.label_smoothing, optimizer=rec.optimizer,
+                      label_smoothing=rec.label_smoothing, optimizer=rec.optimizer, adam_eps=rec.adam_eps,
                       clip_grad=rec.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
                       num_workers=args.workers, seed=args.seed, device=args.device, out_dir=args.out,
                       views=args.views)
@@ -475,6 +475,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, help="clips per step per process (recipe)")
     p.add_argument("--lr", type=_positive_float, help="peak learning rate (recipe)")
     p.add_argument("--optimizer", choices=["adamw", "sgd"], help="optimizer (recipe)")
+    p.add_argument("--adam-eps", type=_positive_float, help="AdamW's epsilon (recipe)")
     p.add_argument("--weight-decay", type=_non_negative_float, help="AdamW/SGD weight decay (recipe)")
     p.add_argument("--warmup-epochs", type=_non_negative_float, help="linear warm-up epochs (recipe)")
     p.add_argument("--label-smoothing", type=_non_negative_float, help="(recipe)")

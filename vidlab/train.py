@@ -93,6 +93,7 @@ class TrainConfig:
     progress: bool = True            # show tqdm progress bars (rank 0 only)
     overwrite: bool = False          # train into an out_dir that holds another run (its files are replaced)
     optimizer: str = "adamw"         # "adamw" or "sgd" (Nesterov momentum 0.9); same parameter groups for both
+    adam_eps: float = 1e-8           # AdamW's epsilon (PyTorch's default); see Recipe.adam_eps for why nanos use less
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -103,6 +104,8 @@ class TrainConfig:
             raise ConfigError(f"accum_steps must be >= 1, got {self.accum_steps}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not self.adam_eps > 0:
+            raise ConfigError(f"adam_eps must be > 0, got {self.adam_eps}")
         if str(self.amp) not in {"auto", "bf16", "fp16", "off", "True", "False", "None"}:
             raise ConfigError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
         parse_views(self.views)
@@ -157,7 +160,7 @@ def build_optimizer(model: nn.Module, cfg: "TrainConfig") -> torch.optim.Optimiz
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
     if cfg.optimizer != "adamw":
         raise ConfigError(f"optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps)
 
 
 def cosine_with_warmup(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:

@@ -89,9 +89,18 @@ def data_fingerprint(root) -> dict:
     return {"kind": "folder", "sha256": h.hexdigest()}
 
 
+# Recipe fields added after runs were fingerprinted, with the value those runs used implicitly (PyTorch's AdamW
+# epsilon): a recipe that leaves them there trains exactly as before and keeps its fingerprint.
+_IMPLICIT_RECIPE_FIELDS = {"adam_eps": 1e-8}
+
+
 def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0) -> str:
     """A short hash of everything a zoo run depends on (model, recipe, overrides, data, seed)."""
-    payload = {"zoo": ZOO_VERSION, "model": name, "recipe": rec.to_dict(), "overrides": overrides or {},
+    recipe = rec.to_dict()
+    for key, value in _IMPLICIT_RECIPE_FIELDS.items():   # a run with an older recipe layout keeps its hash
+        if recipe.get(key) == value:
+            del recipe[key]
+    payload = {"zoo": ZOO_VERSION, "model": name, "recipe": recipe, "overrides": overrides or {},
                "data": data_fingerprint(data_root), "seed": seed}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -193,7 +202,7 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
                       device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
-                      num_workers=num_workers, optimizer=rec.optimizer)
+                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps)
     meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
                      "sampling": "segment", "stream_clips": rec.stream_clips}}
@@ -206,6 +215,8 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
             cfg.overwrite = False
         else:
             cfg.overwrite = True   # another recipe or dataset: the old run is stale
+            # its summary goes first: an interrupted retraining must not leave the old summary beside new weights
+            (out / "zoo.json").unlink(missing_ok=True)
     trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
     if out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp:
         trainer.resume(out / "last.pt")
@@ -272,7 +283,8 @@ def _finished_run(run_dir: Path, fp: str) -> dict | None:
         z = json.loads((run_dir / "zoo.json").read_text())
     except (OSError, ValueError):
         return None
-    if z.get("fingerprint") == fp and z.get("complete") and (run_dir / "best.pt").is_file():
+    if (z.get("fingerprint") == fp and z.get("complete") and (run_dir / "best.pt").is_file()
+            and _checkpoint_fingerprint(run_dir / "best.pt") == fp):   # the weights are that run's too
         return z
     return None
 

@@ -536,7 +536,7 @@ def dualformer_base(num_classes=400, num_frames=32, img_size=224, **overrides) -
     return _build(num_classes, num_frames, img_size, cfg, overrides)
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=25, batch_size=16, num_frames=8, img_size=32, stream_clips=2560), info=ModelInfo(
+@register_model(recipe=Recipe(lr=2.5e-4, adam_eps=1e-12, epochs=20, batch_size=16, num_frames=8, img_size=32, stream_clips=2560), info=ModelInfo(
     paper=_PAPER, url=_URL, variant="DualFormer-nano (vidlab teaching size)", input="8x128x128", views="1x1",
     flops_convention="vidlab MACs per view", mean=_MEAN, std=_STD,
     notes="vidlab's choice, not in the paper: dims 32-256, heads 1-8, depths 2,2,2,2, windows (2,4,4), fine "

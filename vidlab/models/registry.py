@@ -53,6 +53,11 @@ class Recipe:
     a paper variant gets the generic one below, a starting point for fine-tuning, not a reproduction of the paper.
     """
     optimizer: str = "adamw"          # AdamW, no decay on norms, biases, embeddings and tokens
+    adam_eps: float = 1e-8            # AdamW's epsilon, added to sqrt(v) in each parameter's step (PyTorch's
+                                      # default). A from-scratch Video-FocalNet starts with gradients of 1e-9 to
+                                      # 1e-8 in its modulation (q * M_s * M_t: three small factors), which 1e-8
+                                      # cuts to a third of the lr or less; the Video-FocalNet, DualFormer and ILA
+                                      # nano recipes use 1e-12 (docs/benchmarks.md, notebook 03)
     lr: float = 1e-3                  # peak learning rate (linear warm-up, then cosine to min_lr)
     min_lr: float = 1e-5
     warmup_epochs: float = 1.0
@@ -71,7 +76,7 @@ class Recipe:
     def __post_init__(self):
         if self.optimizer not in ("adamw", "sgd"):
             raise ConfigError(f"recipe optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
-        for k in ("lr", "epochs", "batch_size", "num_frames", "img_size"):
+        for k in ("lr", "epochs", "batch_size", "num_frames", "img_size", "adam_eps"):
             if not getattr(self, k) > 0:
                 raise ConfigError(f"recipe {k} must be > 0, got {getattr(self, k)!r}")
         if not (0 < self.crop_scale[0] <= self.crop_scale[1] <= 1):
