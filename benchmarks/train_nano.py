@@ -58,10 +58,10 @@ def main(argv=None) -> int:
     for item in args.model_arg:
         key, sep, value = item.partition("=")
         try:
+            if not sep or not key.isidentifier():
+                raise ValueError
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
-            p.error(f"argument --model-arg: {item!r} is not KEY=<Python literal>")
-        if not sep or not key.isidentifier():
             p.error(f"argument --model-arg: {item!r} is not KEY=<Python literal>")
     out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="vidlab-train-nano-"))
     meta = json.loads((root / "annotations" / "meta.json").read_text())
