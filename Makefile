@@ -5,7 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vidlab-installed
 MODE ?= auto
-DATA ?= data/synthetic
+# DATA=auto: the kinetics-like preset (64 frames at 224 px) in data/synthetic-k on a machine with a CUDA GPU,
+# else the default synthetic set in data/synthetic. Any other value is a dataset folder used as given.
+DATA ?= auto
+DATA_DIR = $(if $(filter auto,$(DATA)),$$($(PY) -c 'import torch; print("data/synthetic-k" if torch.cuda.is_available() else "data/synthetic")'),$(DATA))
 TEST_ARGS ?=
 
 .PHONY: run test lab data zoo venv clean bench help slides
@@ -30,14 +33,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 data: $(STAMP)
-	$(VENV)/bin/vidlab data synth --out $(DATA)
+	@d=$(DATA_DIR); preset=default; [ "$$d" = data/synthetic-k ] && preset=kinetics-like; \
+	  echo "vidlab data synth --preset $$preset --out $$d"; $(VENV)/bin/vidlab data synth --preset $$preset --out $$d
 
-# Every *_nano model trained once with its recipe into data/checkpoints (skipped when already trained for $(DATA)).
+# Every *_nano model trained once with its recipe into data/checkpoints (skipped when already trained for that data).
 zoo: $(STAMP) data
-	$(VENV)/bin/vidlab zoo --data $(DATA)
+	$(VENV)/bin/vidlab zoo --data $(DATA_DIR)
 
 run: $(STAMP) data zoo
-	$(PY) -m vidlab.course --mode $(MODE) --data $(DATA) --out build
+	$(PY) -m vidlab.course --mode $(MODE) --data $(DATA_DIR) --out build
 
 test: $(STAMP)
 	$(PY) -m pytest $(TEST_ARGS)

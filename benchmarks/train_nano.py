@@ -4,6 +4,7 @@
     python benchmarks/train_nano.py --models sifa_nano ila_nano --data data/synthetic-seed1
     python benchmarks/train_nano.py --models vit_joint_nano --epochs 40 --lr 5e-4   # a recipe field overridden
     python benchmarks/train_nano.py --models video_focalnet_nano --model-arg design="'spatial'"   # a build argument
+    python benchmarks/train_nano.py --models sifa_nano --img-size 64 --model-arg "widths=(16, 32, 64, 128)" --run-seed 1
 
 Each model trains exactly as `vidlab zoo` trains it (`vidlab.zoo.train_run`: the recipe registered beside the
 model, fresh synthetic clips every epoch, validation on the stored val split after each epoch). The row: model |
@@ -34,10 +35,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     p.add_argument("--json", help="also write the rows as JSON here")
     p.add_argument("--device", default="auto")
-    for field in ("epochs", "batch_size", "stream_clips"):
+    for field in ("epochs", "batch_size", "stream_clips", "num_frames", "img_size"):
         p.add_argument("--" + field.replace("_", "-"), type=int, help=f"override the recipe's {field}")
-    p.add_argument("--lr", type=float, help="override the recipe's lr")
-    p.add_argument("--adam-eps", type=float, help="override the recipe's adam_eps")
+    for field in ("lr", "adam_eps", "weight_decay", "warmup_epochs"):
+        p.add_argument("--" + field.replace("_", "-"), type=float, help=f"override the recipe's {field}")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
+                   help="mixed precision on CUDA (default auto = bf16/fp16; off: float32 as on a CPU)")
+    p.add_argument("--run-seed", type=int, default=0,
+                   help="the run's seed (model initialisation, clip order, augmentation; default 0 as the zoo)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="a build argument of the model (a Python literal), e.g. design='spatial'; repeatable")
     args = p.parse_args(argv)
@@ -52,8 +57,9 @@ def main(argv=None) -> int:
         print(f"generating the synthetic dataset (seed {args.seed}) in {root} ...", file=sys.stderr)
         make_synthetic(root, seed=args.seed, progress=True)
     names = args.models or vidlab.list_models("*_nano")
-    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "stream_clips", "lr", "adam_eps")
-               if getattr(args, k)}
+    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "stream_clips", "num_frames", "img_size", "lr",
+                                              "adam_eps", "weight_decay", "warmup_epochs")
+               if getattr(args, k) is not None}
     overrides = {}
     for item in args.model_arg:
         key, sep, value = item.partition("=")
@@ -73,7 +79,8 @@ def main(argv=None) -> int:
     for name in names:
         rec = get_recipe(name).replace(**changes)
         run = train_run(name, root, out_root / name, rec=rec, overrides=overrides, device=args.device,
-                        progress=False, resume=False)
+                        progress=False, resume=False, seed=args.run_seed,
+                        amp=args.amp)
         m = run.metrics
         fo = m["frame_order"] or {}
         cps = sum(h["clips_per_s"] for h in run.history) / max(1, len(run.history))

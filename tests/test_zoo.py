@@ -200,6 +200,12 @@ def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monk
     assert "[r2plus1d_nano] no data" in lines
 
 
+def test_loader_workers_give_a_gpu_run_its_cores():
+    import vidlab.zoo as zoo
+    assert zoo.loader_workers("cpu", True, 4) == 1 and zoo.loader_workers("cpu", False, 4) == 0
+    assert [zoo.loader_workers("cuda", False, t) for t in (1, 2, 4, 16, 64)] == [1, 1, 3, 8, 8]
+
+
 def test_zoo_jobs_default():
     import vidlab.zoo as zoo
     assert zoo.zoo_jobs(8, "cpu", 3) == (3, max(1, zoo.cpu_cores() // 3))

@@ -16,7 +16,8 @@ whose recipe or data changed. `load_or_train` loads a finished run and trains (a
 On a CPU the zoo trains several models at once (`--jobs`, default: one per core up to 4 cores, then one per two
 cores), each in its own process with `cores // jobs` torch threads: the nano models' small convolutions and matmuls
 do not keep two threads busy, so two one-thread runs on 2 cores finish sooner than the same runs one after the
-other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a time.
+other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a
+time unless `--jobs` says more; there the cores go to each run's DataLoader workers (rendering and decoding).
 
 SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
@@ -41,7 +42,7 @@ from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
 
 __all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
-           "train_run", "leaderboard"]
+           "train_run", "leaderboard", "loader_workers"]
 
 ZOO_VERSION = 1          # bump when the meaning of a zoo run changes (what is trained, how it is scored)
 TARGET_TOP1 = 80.0       # the accuracy the time-to-target figure is measured against
@@ -177,14 +178,24 @@ def _time_to_target(history: list, target: float = TARGET_TOP1) -> float | None:
     return None
 
 
+def loader_workers(device_type: str, stream: bool, threads: int) -> int:
+    """DataLoader workers of a zoo run. On a CPU: one for a rendered stream (it overlaps rendering with the model's
+    step), none for stored clips. On a GPU a nano model steps faster than one process renders or decodes clips, so
+    the run's cores (`threads`, one kept for the process that drives the GPU) go to workers, at most 8."""
+    if device_type == "cuda":
+        return min(8, max(1, threads - 1))
+    return 1 if stream else 0
+
+
 def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overrides: dict | None = None,
               seed: int = 0, device: str = "auto", progress: bool = True, num_workers: int | None = None,
-              resume: bool = True, fp: str | None = None) -> ZooRun:
+              resume: bool = True, fp: str | None = None, amp: str = "auto") -> ZooRun:
     """Train `name` with its recipe (or `rec`) on `data_root` into `out_dir`; then evaluate best.pt on the val split,
-    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint."""
+    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint. `amp` is the
+    Trainer's mixed precision ("auto": bf16/fp16 on CUDA, off elsewhere; "off": float32 everywhere)."""
     from .data.synthetic import SyntheticStream
     from .train import Trainer, TrainConfig, frame_order_test
-    from .utils import seed_everything
+    from .utils import resolve_device, seed_everything
     root = Path(data_root)
     rec = rec or get_recipe(name)
     overrides = dict(overrides or {})
@@ -196,13 +207,14 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
                   **overrides}
     seed_everything(seed)
     model = create_model(name, **model_args)
-    if num_workers is None:  # rendering a stream in a worker process overlaps it with the model's step
-        num_workers = 1 if isinstance(train_ds, SyntheticStream) else 0
+    if num_workers is None:
+        num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
+                                     torch.get_num_threads())
     cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
                       device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
-                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps)
+                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps, amp=amp)
     meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
                      "sampling": "segment", "stream_clips": rec.stream_clips}}
