@@ -152,7 +152,8 @@ def main(argv=None) -> int:
     p.add_argument("--ckpt", default="data/checkpoints-k", help="zoo folder for this data")
     p.add_argument("--models", nargs="+", help="models (default: every *_nano)")
     p.add_argument("--jobs", type=int, default=1, help="models trained at once on the GPU (default 1)")
-    p.add_argument("--device", default="cuda")
+    p.add_argument("--device", help="default: cuda; on a machine without one the script says so and exits 0 "
+                                     "(`make bench` runs every script); --device cpu runs it anyway")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 peak, for MFU")
     p.add_argument("--no-notebook", action="store_true", help="skip notebook 08")
     p.add_argument("--json", help="write the rows (and the notebook's results) here")
@@ -164,8 +165,11 @@ def main(argv=None) -> int:
     from vidlab.profile import complexity
     from vidlab.utils import resolve_device
     from vidlab.zoo import load_or_train
+    if a.device is None and not torch.cuda.is_available():
+        print("gpu_course.py: no CUDA GPU on this machine; nothing measured (--device cpu runs it on the CPU)")
+        return 0
     try:
-        device = resolve_device(a.device)
+        device = resolve_device(a.device or "cuda")
     except Exception as e:   # ConfigError: one line naming the device
         print(f"gpu_course.py: --device: {e}", file=sys.stderr)
         return 2
