@@ -701,7 +701,7 @@ def _video_cfg(variant: str, **kw) -> VideoMobileFormerConfig:
     return image_mobileformer_config(variant, temporal_kernel=3, num_classes=400, num_frames=8, **kw)
 
 
-@register_model(recipe=Recipe(lr=1e-3, epochs=18, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), info=_info("vidlab nano (teaching size)", "52M", "8x128x128", 0.152, 2_898_372),
+@register_model(recipe=Recipe(lr=1e-3, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), info=_info("vidlab nano (teaching size)", "52M", "8x128x128", 0.152, 2_898_372),
                 converter=checkpoint_filter_fn)
 def video_mobileformer_nano(num_classes=400, num_frames=8, img_size=128, **overrides):
     """Widths of image Mobile-Former-52M (3 tokens of 128) at 8x128x128 (0.152 G): trains on a 2-core CPU."""
