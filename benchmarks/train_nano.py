@@ -79,8 +79,7 @@ def main(argv=None) -> int:
     for name in names:
         rec = get_recipe(name).replace(**changes)
         run = train_run(name, root, out_root / name, rec=rec, overrides=overrides, device=args.device,
-                        progress=False, resume=False, seed=args.run_seed,
-                        amp=args.amp)
+                        progress=False, resume=False, seed=args.run_seed, amp=args.amp)
         m = run.metrics
         fo = m["frame_order"] or {}
         cps = sum(h["clips_per_s"] for h in run.history) / max(1, len(run.history))
