@@ -204,9 +204,8 @@ def main(argv=None) -> int:
         classes = len(m["classes"])
         pipe = [h["clips_per_s"] for h in run.history[1:] if h.get("clips_per_s")] or \
                [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
-        fwd = complexity(vidlab.create_model(name, **{**run.model_args, "num_classes": classes}),
-                         torch.randn(1, 3, T, S, S)).gflops
         fresh = vidlab.create_model(name, **{**run.model_args, "num_classes": classes})
+        fwd = complexity(fresh, torch.randn(1, 3, T, S, S)).gflops
         step = step_throughput(fresh, int(run.recipe["batch_size"]), T, S, classes, device)
         infer = infer_throughput(run.model, 64, T, S, device)
         fo = m.get("frame_order") or {}
