@@ -76,6 +76,20 @@ def test_nano_forward_shapes_and_aux(nano):
     assert nano.forward_features(clip_batch()).shape == (2, nano.cfg.embed_dim)
 
 
+def test_alignment_loss_weight_scales_only_the_aux_loss():
+    torch.manual_seed(0)
+    x = clip_batch(s=32)
+    out = {}
+    for w in (1.0, 0.25, 0.0):
+        torch.manual_seed(0)
+        m = create_model("ila_nano", **{**NANO, "img_size": 32, "patch_size": 8, "align_loss_weight": w}).eval()
+        out[w] = m(x, return_aux=True)
+    for w in (0.25, 0.0):
+        torch.testing.assert_close(out[w][0], out[1.0][0])
+        torch.testing.assert_close(out[w][1]["alignment_loss"], w * out[1.0][1]["alignment_loss"])
+        assert all(torch.equal(a, b) for a, b in zip(out[w][1]["alignment_losses"], out[1.0][1]["alignment_losses"]))
+
+
 def test_token_mode_runs_and_differs():
     torch.manual_seed(0)
     res = create_model("ila_nano", **NANO)

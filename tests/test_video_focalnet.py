@@ -126,6 +126,27 @@ def test_focal_modulation_follows_the_equations():
     torch.testing.assert_close(fm(x), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_official_postln_and_modulator_normalisation_options():
+    """use_postln_in_modulation: LN(q * M_s * M_t) before proj, a `modulation.ln` as in the official code;
+    normalize_modulator: both aggregated contexts divided by L + 1 before h / h_temporal."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 5, 8)
+    plain = vfn.SpatioTemporalFocalModulation(8).eval()
+    both = vfn.SpatioTemporalFocalModulation(8, use_postln_in_modulation=True, normalize_modulator=True).eval()
+    missing, unexpected = both.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["ln.weight", "ln.bias"] and not unexpected
+    q, m_s, _ = plain.spatial_modulator(x)
+    m_t, _ = plain.temporal_modulator(x)
+    # h is affine: h(c / 3) = (h(c) - b) / 3 + b
+    m_s = (m_s.reshape_as(q) - plain.h.bias) / 3 + plain.h.bias
+    m_t = (m_t - plain.h_temporal.bias) / 3 + plain.h_temporal.bias
+    expected = plain.proj(torch.nn.functional.layer_norm(q * m_s * m_t, (8,)))
+    torch.testing.assert_close(both(x), expected, atol=1e-5, rtol=1e-5)
+    m = nano(use_postln_in_modulation=True)
+    assert "layers.0.blocks.0.modulation.ln.weight" in m.state_dict()
+    assert "layers.0.blocks.0.modulation.ln.weight" not in nano().state_dict()
+
+
 def test_capture_kinds_shapes_and_consistency():
     m = nano().eval()
     x = torch.randn(2, 3, 4, 64, 64)

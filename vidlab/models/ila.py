@@ -548,6 +548,7 @@ class ILAConfig:
     point_hidden: int = 128         # point head width
     point_scale: float = 0.75       # points bounded to (-0.75, 0.75) (code-only)
     jitter: float = 0.2             # training jitter of the 9 masks
+    align_loss_weight: float = 1.0  # weight of the alignment loss in the training loss (released: 1)
     drop_path_rate: float = 0.0     # stochastic depth over the ViT blocks
     mit_layers: int = 1             # MIT depth (released: 1)
     head: str = "linear"            # "linear" (SSv2-style) | "text" (X-CLIP K400 head with CLIP text tower)
@@ -618,7 +619,8 @@ class ILA(nn.Module):
         logits = self.head(v) if isinstance(self.head, LinearHead) else self.head(v, patches)
         if not return_aux:
             return logits
-        return logits, {"alignment_loss": torch.stack(losses).sum(), "alignment_losses": losses}
+        return logits, {"alignment_loss": self.cfg.align_loss_weight * torch.stack(losses).sum(),
+                        "alignment_losses": losses}
 
     @torch.no_grad()
     def align_decay(self, factor: float = 0.5) -> None:

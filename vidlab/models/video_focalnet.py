@@ -113,9 +113,11 @@ class SpatioTemporalFocalModulation(nn.Module):
     """
 
     def __init__(self, dim: int, focal_level: int = 2, focal_window: int = 3, focal_factor: int = 2,
-                 design: str = "parallel", temporal_conv: str = "dense", proj_drop: float = 0.0):
+                 design: str = "parallel", temporal_conv: str = "dense", proj_drop: float = 0.0,
+                 use_postln_in_modulation: bool = False, normalize_modulator: bool = False):
         super().__init__()
         self.dim, self.focal_level, self.design = dim, focal_level, design
+        self.normalize_modulator = normalize_modulator
         kernel_sizes = [focal_factor * level + focal_window for level in range(focal_level)]
         self.kernel_sizes = kernel_sizes
 
@@ -136,6 +138,9 @@ class SpatioTemporalFocalModulation(nn.Module):
                 nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, groups=groups, bias=False), nn.GELU())
                 for k in kernel_sizes)
             self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
+        # official options (FocalNet's large models): LayerNorm on q * M_s * M_t before `proj`, which rescales the
+        # product of three small factors to unit size; and the aggregated contexts divided by L + 1
+        self.ln = nn.LayerNorm(dim) if use_postln_in_modulation else None
 
     def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, T, H, W, C) -> query (B, T, H, W, C), M_s (B*T, H, W, C), gates (B*T, L+1, H, W)."""
@@ -144,6 +149,8 @@ class SpatioTemporalFocalModulation(nn.Module):
         q, ctx, gates = torch.split(x, (C, C, self.focal_level + 1), dim=-1)
         ctx = ctx.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)   # (B*T, C, H, W), NHWC
         ctx_all = _gated_aggregation(ctx, gates.permute(0, 3, 1, 2), self.focal_layers, dims=(2, 3))
+        if self.normalize_modulator:
+            ctx_all = ctx_all / (self.focal_level + 1)
         m_s = F.linear(ctx_all.permute(0, 2, 3, 1), self.h.weight[:, :, 0, 0], self.h.bias)  # h: 1x1 conv = linear
         return q.reshape(B, T, H, W, C), m_s, gates.permute(0, 3, 1, 2)
 
@@ -160,6 +167,8 @@ class SpatioTemporalFocalModulation(nn.Module):
             ctx = act(temporal_conv(ctx, conv))                       # z_l: (B, T, H*W, C)
             ctx_all = ctx_all + ctx * gates[..., level:level + 1]
         ctx_all = ctx_all + F.gelu(ctx.mean(1, keepdim=True)) * gates[..., L:]     # global level z_{L+1}
+        if self.normalize_modulator:
+            ctx_all = ctx_all / (L + 1)
         h = self.h_temporal                                           # 1x1 Conv1d = per-step linear
         m_t = F.linear(ctx_all, h.weight[:, :, 0], h.bias)
         return m_t.view(B, T, H, W, C), gates.view(B, T, H, W, L + 1)
@@ -184,6 +193,8 @@ class SpatioTemporalFocalModulation(nn.Module):
             record(self, "modulator_temporal", lambda: channels_first(m_t))
             record(self, "gates_temporal", lambda: channels_first(g_t))
             y = y * m_t                                                # (B, T, H, W, C)
+        if self.ln is not None:
+            y = self.ln(y)
         return self.proj_drop(self.proj(y))
 
     def extra_repr(self) -> str:
@@ -201,7 +212,8 @@ class VideoFocalNetBlock(nn.Module):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.modulation = SpatioTemporalFocalModulation(dim, cfg.focal_level, cfg.focal_window, cfg.focal_factor,
-                                                        cfg.design, cfg.temporal_conv, cfg.drop_rate)
+                                                        cfg.design, cfg.temporal_conv, cfg.drop_rate,
+                                                        cfg.use_postln_in_modulation, cfg.normalize_modulator)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio), drop=cfg.drop_rate)
@@ -286,6 +298,8 @@ class VideoFocalNetConfig:
     drop_path_rate: float = 0.2             # stochastic depth, linear 0 -> rate over all blocks
     design: str = "parallel"                # "parallel" (released) | "sequential" (factorised) | "spatial" (2D only)
     temporal_conv: str = "dense"            # "dense" (released, mixes channels) | "depthwise" (teaching variant)
+    use_postln_in_modulation: bool = False  # official option: LayerNorm on q * M_s * M_t before proj (off in releases)
+    normalize_modulator: bool = False       # official option: contexts divided by focal_level + 1 (off in releases)
 
     def __post_init__(self):
         if self.design not in DESIGNS:
