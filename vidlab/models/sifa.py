@@ -812,7 +812,7 @@ def sifa_swin_base(num_classes=400, num_frames=64, img_size=224, **overrides):
                                       "drop_path_rate": 0.5, **overrides}))
 
 
-@register_model(recipe=Recipe(lr=3e-3, epochs=20, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), converter=checkpoint_filter_fn, info=ModelInfo(
+@register_model(recipe=Recipe(lr=3e-3, epochs=40, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), converter=checkpoint_filter_fn, info=ModelInfo(
     paper=_PAPER, url=_URL, variant="SIFA-Net nano (vidlab)", input="8x128x128", views="1x1",
     flops_convention="vidlab.profile MACs (SIFA op counted)",
     notes=("vidlab's teaching size: C2D ResNet with basic blocks, widths 32/64/128/256, [1,2,2,2] blocks, SIFA "
