@@ -138,8 +138,9 @@ class SpatioTemporalFocalModulation(nn.Module):
                 nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, groups=groups, bias=False), nn.GELU())
                 for k in kernel_sizes)
             self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
-        # official options (FocalNet's large models): LayerNorm on q * M_s * M_t before `proj`, which rescales the
-        # product of three small factors to unit size; and the aggregated contexts divided by L + 1
+        # official options, off in every released Video-FocalNet: a LayerNorm on q * M_s * M_t before `proj`,
+        # which rescales the product of three factors to unit size; and the aggregated contexts divided by L + 1
+        # (`normalize_modulator`)
         self.ln = nn.LayerNorm(dim) if use_postln_in_modulation else None
 
     def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
