@@ -39,6 +39,11 @@ def main(argv=None) -> int:
         p.add_argument("--" + field.replace("_", "-"), type=int, help=f"override the recipe's {field}")
     for field in ("lr", "adam_eps", "weight_decay", "warmup_epochs"):
         p.add_argument("--" + field.replace("_", "-"), type=float, help=f"override the recipe's {field}")
+    p.add_argument("--reversal-pairs", type=int, choices=[0, 1],
+                   help="override the recipe's reversal_pairs (1: each batch doubled with its time reversals)")
+    p.add_argument("--pretrain", metavar="JSON",
+                   help="override the recipe's frame pretraining, e.g. '{\"model\": {\"design\": \"spatial\"}}' "
+                        "(fields: vidlab.pretrain.PRETRAIN_DEFAULTS); '{}' trains from scratch")
     p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision on CUDA (default auto = bf16/fp16; off: float32 as on a CPU)")
     p.add_argument("--run-seed", type=int, default=0,
@@ -60,6 +65,15 @@ def main(argv=None) -> int:
     changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "stream_clips", "num_frames", "img_size", "lr",
                                               "adam_eps", "weight_decay", "warmup_epochs")
                if getattr(args, k) is not None}
+    if args.reversal_pairs is not None:
+        changes["reversal_pairs"] = bool(args.reversal_pairs)
+    if args.pretrain is not None:
+        try:
+            changes["pretrain"] = json.loads(args.pretrain)
+            if not isinstance(changes["pretrain"], dict):
+                raise ValueError
+        except ValueError:
+            p.error(f"argument --pretrain: {args.pretrain!r} is not a JSON object")
     overrides = {}
     for item in args.model_arg:
         key, sep, value = item.partition("=")

@@ -147,6 +147,17 @@ def test_official_postln_and_modulator_normalisation_options():
     assert "layers.0.blocks.0.modulation.ln.weight" not in nano().state_dict()
 
 
+def test_init_std_none_gives_fan_in_scaled_linear_weights():
+    """The released init (Linear trunc-normal .02) by default; init_std=None scales each Linear by 1/sqrt(fan_in)."""
+    released, scaled = nano(), nano(init_std=None)
+    for name, m in scaled.named_modules():
+        if isinstance(m, torch.nn.Linear) and m.weight.numel() >= 1000:
+            assert m.weight.std().item() == pytest.approx(m.in_features ** -0.5, rel=0.15), name
+            assert dict(released.named_modules())[name].weight.std().item() == pytest.approx(0.02, rel=0.15), name
+    assert scaled.layers[0].blocks[0].modulation.h.weight.std().item() == pytest.approx(
+        released.layers[0].blocks[0].modulation.h.weight.std().item(), rel=0.2)     # convolutions: PyTorch's default both
+
+
 def test_capture_kinds_shapes_and_consistency():
     m = nano().eval()
     x = torch.randn(2, 3, 4, 64, 64)

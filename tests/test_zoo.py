@@ -79,6 +79,99 @@ def test_stream_needs_a_vidlab_synthetic_set(tmp_path):
         SyntheticStream(tmp_path / "missing", 8)
 
 
+def test_reversal_map_pairs_partners_and_keeps_symmetric_classes(smoke_data, tmp_path):
+    from vidlab.data.synthetic import REVERSED_PAIRS, TIME_SYMMETRIC
+    from vidlab.zoo import reversal_map
+    m = reversal_map(smoke_data, CLASSES)
+    assert [m[v] for v in m] == list(range(12))                      # an involution
+    for a, b in REVERSED_PAIRS:
+        assert m[CLASSES.index(a)] == CLASSES.index(b)
+    assert all(m[CLASSES.index(c)] == CLASSES.index(c) for c in TIME_SYMMETRIC)
+    # what the map claims: a clip of the partner class is a clip of its class played backwards (same scene seed;
+    # the sensor noise is drawn per frame, so the match is up to the noise)
+    a, _ = render_clip("slide_right", np.random.default_rng(3), PRESETS["smoke"])
+    b, _ = render_clip("slide_left", np.random.default_rng(3), PRESETS["smoke"])
+    diff = lambda x, y: np.abs(x.astype(int) - y.astype(int)).mean()
+    assert diff(a[::-1], b) < 0.5 * diff(a, b)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "meta.json").write_text('{"name": "vidlab-synthetic"}')
+    with pytest.raises(ConfigError, match="reversal_pairs needs a vidlab synthetic dataset"):
+        reversal_map(tmp_path, CLASSES)
+
+
+def test_reversal_batch_doubles_the_batch_backwards_with_partner_labels():
+    from vidlab.train import TrainConfig, reversal_batch
+    clips = torch.randn(3, 3, 4, 8, 8)
+    x, y = reversal_batch(clips, torch.tensor([0, 1, 8]), torch.tensor([1, 0] + list(range(2, 12))))
+    assert x.shape == (6, 3, 4, 8, 8) and y.tolist() == [0, 1, 8, 1, 0, 8]
+    assert torch.equal(x[3:, :, 0], clips[:, :, 3]) and torch.equal(x[:3], clips)
+    with pytest.raises(ConfigError, match="time_reversal must map each class"):
+        TrainConfig(time_reversal=[1, 2, 0])                         # not its own inverse
+
+
+def test_a_reversal_pairs_recipe_trains_on_twice_the_clips(smoke_data, tmp_path):
+    rec = get_recipe("r2plus1d_nano").replace(**TINY, reversal_pairs=True)
+    assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec.replace(
+        reversal_pairs=False), smoke_data)
+    assert fingerprint("r2plus1d_nano", rec.replace(reversal_pairs=False), smoke_data) == fingerprint(
+        "r2plus1d_nano", get_recipe("r2plus1d_nano").replace(**TINY), smoke_data)   # older runs keep their hash
+    run = train_run("r2plus1d_nano", smoke_data, tmp_path / "run", rec=rec, progress=False)
+    assert run.metrics["recipe"]["reversal_pairs"] is True
+    assert [h["train_clips"] for h in run.history] == [2 * TINY["stream_clips"]] * TINY["epochs"]
+
+
+# ---- frame pretraining -------------------------------------------------------------------------------------------
+
+def test_render_frames_gives_the_acting_objects_masks(smoke_data):
+    from vidlab.pretrain import render_frames
+    frames, masks = render_frames(smoke_data, 24, size=64, seed=0)
+    assert frames.shape == (24, 64, 64, 3) and frames.dtype == np.uint8 and masks.shape == (24, 64, 64)
+    assert masks.any(axis=(1, 2)).mean() > 0.8                       # blink hides its object in some frames
+    inside = frames[masks].astype(float).mean(0)
+    outside = frames[~masks].astype(float).mean(0)
+    assert np.abs(inside - outside).max() > 10                       # the masks sit on the objects
+    f2, m2 = render_frames(smoke_data, 24, size=64, seed=0)
+    assert np.array_equal(f2, frames) and np.array_equal(m2, masks)  # reproducible
+    assert not np.array_equal(render_frames(smoke_data, 24, size=64, seed=1)[0], frames)
+
+
+def test_frame_pretraining_learns_occupancy_and_initialises_the_video_model(smoke_data):
+    from vidlab.pretrain import frame_pretrain, load_frame_weights
+    rec = get_recipe("video_focalnet_nano").replace(img_size=32, pretrain={
+        "steps": 40, "lr": 3e-3, "frames": 200, "batch_size": 16, "model": {"design": "spatial"}})
+    state, info = frame_pretrain("video_focalnet_nano", rec, smoke_data, progress=False)
+    assert info["loss"] < 0.5 < 0.69                                 # 0.69: every cell at p = 0.5 (logit 0)
+    assert not any(k.startswith("head.") for k in state)             # the classifier stays behind
+    assert not any("temporal" in k for k in state)                   # a 2D FocalNet: no temporal layers
+    video = vidlab.create_model("video_focalnet_nano", num_classes=12, num_frames=8, img_size=32)
+    report = load_frame_weights(video, state)
+    sd = video.state_dict()
+    assert report["loaded"] and all(torch.equal(sd[k], state[k]) for k in report["loaded"])
+    assert "head.weight" in report["new"] and "layers.0.blocks.0.modulation.h_temporal.weight" in report["new"]
+    with pytest.raises(ConfigError, match="unknown pretrain field"):
+        rec.replace(pretrain={"epochs": 3})
+    with pytest.raises(ConfigError, match="share no tensor"):
+        load_frame_weights(torch.nn.Linear(3, 3), state)
+
+
+def test_a_pretraining_recipe_pretrains_once_and_counts_the_time(smoke_data, tmp_path, monkeypatch):
+    import vidlab.pretrain
+    calls = []
+    real = vidlab.pretrain.frame_pretrain
+    monkeypatch.setattr(vidlab.pretrain, "frame_pretrain", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rec = get_recipe("sifa_nano").replace(**TINY, pretrain={"steps": 3, "frames": 40, "batch_size": 4,
+                                                             "num_frames": 2})
+    assert fingerprint("sifa_nano", rec, smoke_data) != fingerprint("sifa_nano", rec.replace(pretrain={}),
+                                                                     smoke_data)
+    run = train_run("sifa_nano", smoke_data, tmp_path / "run", rec=rec, progress=False)
+    pre = run.metrics["pretrain"]
+    assert calls == [1] and pre["loaded"] > 0 and pre["new"] == 2   # all but the classifier's weight and bias
+    assert run.metrics["train_time_s"] >= pre["time_s"] + sum(h["time_s"] for h in run.history) - 0.2
+    assert (tmp_path / "run" / "pretrain.pt").is_file()
+    again = train_run("sifa_nano", smoke_data, tmp_path / "run", rec=rec, progress=False)   # finished: resumed
+    assert calls == [1] and again.metrics["pretrain"]["time_s"] == pre["time_s"]
+
+
 # ---- the zoo ----------------------------------------------------------------------------------------------------
 
 def test_smoke_load_or_train_writes_nothing(smoke_data, tmp_path):
@@ -159,6 +252,20 @@ def test_cli_train_uses_the_recipe_and_flags_override_one_field(smoke_data, tmp_
     meta = json.loads((out / "metrics.json").read_text())["meta"]
     assert meta["recipe"]["lr"] == 0.002 and meta["recipe"]["epochs"] == 1 and meta["recipe"]["img_size"] == 32
     assert "recipe of r2plus1d_nano with lr from the command line" in capsys.readouterr().out
+
+
+def test_cli_train_runs_the_recipes_frame_pretraining_first(smoke_data, tmp_path, capsys, monkeypatch):
+    import vidlab.models
+    rec = get_recipe("sifa_nano").replace(**{**TINY, "epochs": 1}, reversal_pairs=True, pretrain={
+        "steps": 2, "frames": 40, "batch_size": 4, "num_frames": 2})
+    monkeypatch.setattr(vidlab.models, "get_recipe", lambda name: rec)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "sifa_nano", "--data", str(smoke_data), "--out", str(out),
+                 "--no-frame-order"]) == 0
+    printed = capsys.readouterr().out
+    assert "frame pretraining (2 steps on 40 rendered frames" in printed and "2 start fresh" in printed
+    hist = json.loads((out / "metrics.json").read_text())["epochs"]
+    assert hist[0]["train_clips"] == 2 * TINY["stream_clips"]          # reversal_pairs doubled every batch
 
 
 def test_cli_zoo_status_and_unknown_model(smoke_data, tmp_path, capsys):

@@ -252,12 +252,26 @@ def cmd_train(args) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
+    if rec.pretrain and not args.pretrained and not args.resume:
+        from .pretrain import frame_pretrain, load_frame_weights
+        from .utils import resolve_device
+        state, report = frame_pretrain(args.model, rec, root, seed=args.seed, progress=rank() == 0,
+                                       device=str(resolve_device(args.device)))
+        loaded = load_frame_weights(model, state)
+        if rank() == 0:
+            print(f"frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
+                  f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
+                  f"{len(loaded['loaded'])} tensors loaded, {len(loaded['new'])} start fresh")
+    time_reversal = None
+    if rec.reversal_pairs:
+        from .zoo import reversal_map
+        time_reversal = reversal_map(root, classes)
     cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, optimizer=rec.optimizer, adam_eps=rec.adam_eps,
                       clip_grad=rec.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
                       num_workers=args.workers, seed=args.seed, device=args.device, out_dir=args.out,
-                      views=args.views)
+                      views=args.views, time_reversal=time_reversal)
     cfg.overwrite = args.overwrite   # an --out that holds another run is refused without it
     meta = {"model_args": model_args, "recipe": rec.to_dict(),
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size, "sampling": "segment",

@@ -94,6 +94,8 @@ class TrainConfig:
     overwrite: bool = False          # train into an out_dir that holds another run (its files are replaced)
     optimizer: str = "adamw"         # "adamw" or "sgd" (Nesterov momentum 0.9); same parameter groups for both
     adam_eps: float = 1e-8           # AdamW's epsilon (PyTorch's default); see Recipe.adam_eps for why nanos use less
+    time_reversal: list | None = None  # label of each class's time-reversed clip (len = classes): when set, every
+                                     # training batch is doubled with its clips played backwards (`reversal_batch`)
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -106,6 +108,12 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not self.adam_eps > 0:
             raise ConfigError(f"adam_eps must be > 0, got {self.adam_eps}")
+        if self.time_reversal is not None:
+            m = [int(v) for v in self.time_reversal]
+            if any(not 0 <= v < len(m) for v in m) or any(m[v] != c for c, v in enumerate(m)):
+                raise ConfigError(f"time_reversal must map each class to the class of its reversed clip (an "
+                                  f"involution on 0..{len(m) - 1}), got {self.time_reversal!r}")
+            self.time_reversal = m
         if str(self.amp) not in {"auto", "bf16", "fp16", "off", "True", "False", "None"}:
             raise ConfigError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {self.amp!r}")
         parse_views(self.views)
@@ -181,6 +189,17 @@ def collate_clips(batch: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     index = torch.as_tensor([int(b[2]) for b in batch], dtype=torch.long)
     return clips, labels, index
 
+
+
+def reversal_batch(clips: torch.Tensor, labels: torch.Tensor, reverse_label: torch.Tensor):
+    """A batch and its time reversals: (2B, 3, T, H, W) clips and 2B labels.
+
+    On a class set closed under time reversal (each class maps to the class of its clips played backwards: the
+    two classes of a time-reversed pair to each other, a time-symmetric class to itself) the reversed clips are
+    more clips of the same distribution. In the doubled batch each clip meets its own reversal with the partner's
+    label: whatever the two share (every frame, every appearance cue) cannot tell them apart, so their gradients
+    isolate what depends on the order of the frames."""
+    return torch.cat([clips, clips.flip(2)]), torch.cat([labels, reverse_label.to(labels.device)[labels]])
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -647,6 +666,8 @@ class Trainer:
                 clips, labels, _ = batch
                 clips = clips.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)
+                if cfg.time_reversal is not None:
+                    clips, labels = reversal_batch(clips, labels, torch.tensor(cfg.time_reversal))
                 # DDP all-reduces gradients on every backward unless told not to: once per optimiser step is enough.
                 defer = not last_of_step and isinstance(model, nn.parallel.DistributedDataParallel)
                 with model.no_sync() if defer else contextlib.nullcontext():
@@ -672,7 +693,7 @@ class Trainer:
         elapsed = time.perf_counter() - t0
         n = max(1.0, seen.item())
         return {"train_loss": loss_sum.item() / n, "train_acc": 100.0 * correct.item() / n,
-                "clips_per_s": seen.item() / elapsed}
+                "clips_per_s": seen.item() / elapsed, "train_clips": int(seen.item())}
 
     def _forward_loss(self, model: nn.Module, clips: torch.Tensor, labels: torch.Tensor):
         """Logits and training loss. A model whose class sets `returns_aux = True` is called with

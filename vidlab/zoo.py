@@ -40,6 +40,7 @@ from torch import nn
 
 from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
+from .pretrain import load_frame_weights
 
 __all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
            "train_run", "leaderboard", "loader_workers"]
@@ -47,6 +48,13 @@ __all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fing
 ZOO_VERSION = 1          # bump when the meaning of a zoo run changes (what is trained, how it is scored)
 TARGET_TOP1 = 80.0       # the accuracy the time-to-target figure is measured against
 SMOKE_RECIPE = dict(epochs=1, batch_size=4, num_frames=4, img_size=32, stream_clips=24, warmup_epochs=0.0)
+SMOKE_PRETRAIN = dict(steps=2, frames=40, batch_size=4)
+
+
+def smoke_recipe(name: str) -> Recipe:
+    """The tiny budget of SMOKE runs: one epoch of 24 clips at 4x32x32 (and a two-step frame pretraining)."""
+    rec = get_recipe(name).replace(**SMOKE_RECIPE)
+    return rec.replace(pretrain={**rec.pretrain, **SMOKE_PRETRAIN}) if rec.pretrain else rec
 
 
 def recipe(name: str) -> dict:
@@ -92,7 +100,7 @@ def data_fingerprint(root) -> dict:
 
 # Recipe fields added after runs were fingerprinted, with the value those runs used implicitly (PyTorch's AdamW
 # epsilon): a recipe that leaves them there trains exactly as before and keeps its fingerprint.
-_IMPLICIT_RECIPE_FIELDS = {"adam_eps": 1e-8}
+_IMPLICIT_RECIPE_FIELDS = {"adam_eps": 1e-8, "reversal_pairs": False, "pretrain": {}}
 
 
 def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0) -> str:
@@ -124,6 +132,23 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
                            transform=build_transforms(False, img_size=rec.img_size, mean=mean, std=std),
                            on_error="skip", seed=seed)
     return train, val
+
+
+def reversal_map(root: Path, classes: list) -> list:
+    """For each class, the class of its clips played backwards: the partner in a time-reversed pair, itself for
+    the time-symmetric classes of a vidlab synthetic set. Needs the dataset's meta.json."""
+    meta = _synthetic_meta(Path(root))
+    if not meta or "reversed_pairs" not in meta:
+        raise ConfigError(f"{root}: the recipe's reversal_pairs needs a vidlab synthetic dataset (its meta.json "
+                          "names the time-reversed pairs); set reversal_pairs=False for other data")
+    m = list(range(len(classes)))
+    unknown = set(classes) - {c for p in meta["reversed_pairs"] for c in p} - set(meta.get("time_symmetric", []))
+    if unknown:
+        raise ConfigError(f"{root}: classes {sorted(unknown)} are neither in a time-reversed pair nor "
+                          "time-symmetric; reversal_pairs cannot label their reversed clips")
+    for a, b in meta["reversed_pairs"]:
+        m[classes.index(a)], m[classes.index(b)] = classes.index(b), classes.index(a)
+    return m
 
 
 def _reversed_pairs(root: Path) -> list:
@@ -168,9 +193,10 @@ class ZooRun:
         return recipe_datasets(Recipe.from_dict(self.recipe), self.data_root, seed=self.seed)
 
 
-def _time_to_target(history: list, target: float = TARGET_TOP1) -> float | None:
-    """Training seconds until validation top-1 first reached `target` (None: never)."""
-    elapsed = 0.0
+def _time_to_target(history: list, target: float = TARGET_TOP1, start: float = 0.0) -> float | None:
+    """Training seconds (after `start` seconds of frame pretraining) until validation top-1 first reached `target`
+    (None: never)."""
+    elapsed = float(start)
     for h in history:
         elapsed += float(h.get("time_s") or 0.0)
         if h.get("val_top1") is not None and not math.isnan(h["val_top1"]) and h["val_top1"] >= target:
@@ -205,8 +231,16 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     classes = list(val_ds.classes)
     model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
                   **overrides}
+    out = Path(out_dir) if out_dir is not None else None
     seed_everything(seed)
     model = create_model(name, **model_args)
+    pretrain = None
+    if rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
+        pretrain = _frame_pretrained(name, rec, root, out, fp, seed, device, progress)
+        loaded = load_frame_weights(model, pretrain["state"])
+        pretrain = {**pretrain["info"], "loaded": len(loaded["loaded"]), "new": len(loaded["new"])}
+    elif rec.pretrain:   # resuming: the weights come from last.pt; the pretraining's report from its cache
+        pretrain = _cached_pretrain(out / "pretrain.pt", fp)
     if num_workers is None:
         num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
                                      torch.get_num_threads())
@@ -214,11 +248,11 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
                       device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
-                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps, amp=amp)
+                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps, amp=amp,
+                      time_reversal=reversal_map(root, classes) if rec.reversal_pairs else None)
     meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
                      "sampling": "segment", "stream_clips": rec.stream_clips}}
-    out = Path(out_dir) if out_dir is not None else None
     resumed = False
     if out is not None:
         last = out / "last.pt"
@@ -244,14 +278,16 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     model.eval()
     ev = trainer.evaluate(val_ds)
     pairs = _reversed_pairs(root)
+    pre_s = float((pretrain or {}).get("time_s") or 0.0)   # the frame pretraining counts as training time
     fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=rec.batch_size, seed=seed) \
         if pairs else {}
     metrics = {
         "top1": ev["top1"], "top5": ev["top5"], "loss": ev["loss"], "num_clips": ev["num_clips"],
         "confusion": ev["confusion"].tolist(), "classes": ev["classes"], "per_class": ev["per_class"],
         "frame_order": {k: v for k, v in fo.items() if k != "rows"},
-        "train_time_s": round(sum(float(h.get("time_s") or 0) for h in history), 1),
-        "time_to_target_s": _time_to_target(history), "target_top1": TARGET_TOP1,
+        "train_time_s": round(pre_s + sum(float(h.get("time_s") or 0) for h in history), 1),
+        "time_to_target_s": _time_to_target(history, start=pre_s), "target_top1": TARGET_TOP1,
+        "pretrain": pretrain,
         "epochs": len(history), "best_epoch": trainer.best_epoch, "recipe": rec.to_dict(), "fingerprint": fp,
         "overrides": overrides, "params": sum(p.numel() for p in model.parameters()), "resumed": resumed,
         "device": str(trainer.device), "threads": torch.get_num_threads(), "wall_s": round(wall, 1),
@@ -261,6 +297,37 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         _write_json(out / "zoo.json", {"name": name, "fingerprint": fp, "complete": True, "metrics": metrics,
                                        "history": history, "data_root": str(root), "seed": seed})
     return ZooRun(name, model, rec.to_dict(), history, metrics, "trained", best, root, overrides, seed)
+
+
+def _frame_pretrained(name, rec, root, out, fp, seed, device, progress) -> dict:
+    """{"state", "info"} of the run's frame pretraining: from `out`/pretrain.pt when it was made for this
+    fingerprint, else computed (vidlab.pretrain) and saved there."""
+    from .pretrain import frame_pretrain
+    path = out / "pretrain.pt" if out is not None else None
+    if path is not None and path.is_file():
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+            if cached.get("fingerprint") == fp:
+                return cached
+        except Exception:   # unreadable: made again
+            pass
+    from .utils import resolve_device
+    state, info = frame_pretrain(name, rec, root, seed=seed, device=str(resolve_device(device)), progress=progress)
+    result = {"fingerprint": fp, "state": state, "info": info}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        torch.save(result, tmp)
+        os.replace(tmp, path)
+    return result
+
+
+def _cached_pretrain(path: Path, fp: str) -> dict | None:
+    try:
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    return dict(cached["info"]) if cached.get("fingerprint") == fp else None
 
 
 def _write_json(path: Path, obj) -> None:
@@ -322,7 +389,7 @@ def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, 
     if not (root / "classes.txt").is_file() and not (root / "annotations").is_dir():
         raise DatasetError(f"{root}: no dataset here (no classes.txt); generate one with `vidlab data synth`")
     if smoke:
-        rec = get_recipe(name).replace(**SMOKE_RECIPE)
+        rec = smoke_recipe(name)
         return train_run(name, root, None, rec=rec, overrides=overrides, seed=seed, device=device,
                          progress=False, num_workers=0)
     rec = get_recipe(name)

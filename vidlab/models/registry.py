@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -71,6 +72,11 @@ class Recipe:
     crop_scale: tuple = (0.4, 1.0)    # random resized crop: fraction of the frame's area (one crop for all frames)
     stream_clips: int = 0             # on a vidlab synthetic dataset: fresh clips rendered per epoch (0: the stored
                                       # train split); every epoch sees new clips of the same generator and difficulty
+    reversal_pairs: bool = False      # on a dataset whose classes come in time-reversed pairs (vidlab synthetic):
+                                      # each batch of `batch_size` clips is doubled with the same clips played
+                                      # backwards, labelled with the partner class (Trainer `time_reversal`)
+    pretrain: dict = field(default_factory=dict)  # frame pretraining before the video training (vidlab.pretrain:
+                                      # the stand-in for the image weights the papers start from); {} = none
     model: dict = field(default_factory=dict)  # build arguments for this input (e.g. patch_size), to create_model
 
     def __post_init__(self):
@@ -83,6 +89,9 @@ class Recipe:
             raise ConfigError(f"recipe crop_scale must be 0 < lo <= hi <= 1, got {self.crop_scale!r}")
         if self.stream_clips < 0:
             raise ConfigError(f"recipe stream_clips must be >= 0, got {self.stream_clips}")
+        if self.pretrain:
+            from ..pretrain import check_pretrain
+            check_pretrain(dict(self.pretrain))
 
     def replace(self, **changes) -> "Recipe":
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
@@ -94,6 +103,7 @@ class Recipe:
         d = dataclasses.asdict(self)
         d["crop_scale"] = list(d["crop_scale"])
         d["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["model"].items()}
+        d["pretrain"] = json.loads(json.dumps(d["pretrain"]))      # tuples inside become lists, as in metrics.json
         return d
 
     @classmethod
@@ -102,6 +112,7 @@ class Recipe:
         d = dict(d)
         d["crop_scale"] = tuple(d.get("crop_scale", (0.4, 1.0)))
         d["model"] = {k: tuple(v) if isinstance(v, list) else v for k, v in (d.get("model") or {}).items()}
+        d["pretrain"] = dict(d.get("pretrain") or {})
         return cls(**d)
 
 

@@ -301,6 +301,7 @@ class VideoFocalNetConfig:
     temporal_conv: str = "dense"            # "dense" (released, mixes channels) | "depthwise" (teaching variant)
     use_postln_in_modulation: bool = False  # official option: LayerNorm on q * M_s * M_t before proj (off in releases)
     normalize_modulator: bool = False       # official option: contexts divided by focal_level + 1 (off in releases)
+    init_std: float | None = 0.02           # Linear weights ~ trunc-normal(init_std) as released; None: std 1/sqrt(fan_in)
 
     def __post_init__(self):
         if self.design not in DESIGNS:
@@ -342,11 +343,11 @@ class VideoFocalNet(nn.Module):
         self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.apply(self._init_weights)
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
+    def _init_weights(self, m: nn.Module) -> None:
         # as released: Linear trunc-normal(.02)/0, LayerNorm 1/0, convolutions keep PyTorch's default
         if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
+            std = self.cfg.init_std if self.cfg.init_std is not None else m.in_features ** -0.5
+            trunc_normal_(m.weight, std=std)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
@@ -474,7 +475,9 @@ def video_focalnet_base(num_classes=400, num_frames=8, img_size=224, **kw):
     return _build(num_classes, num_frames, img_size, **kw)
 
 
-@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=16, batch_size=16, num_frames=8, img_size=32, stream_clips=2400), info=ModelInfo(
+@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=2400,
+                              pretrain={"model": {"design": "spatial"}}),    # frame pretraining of the 2D FocalNet
+                info=ModelInfo(
     paper=_PAPER, url=_URL, variant="vidlab nano (C 32, depths 1-1-2-1)", input="8x128x128", views="1x1",
     params_reported=None, params_official=2_587_118, gflops_reported=None,
     flops_convention="vidlab: 1.016 GMAC per view at 8x128x128 (fvcore convention), counted on the official "

@@ -1,0 +1,192 @@
+"""Frame pretraining: a stand-in, on the synthetic data, for the image weights the papers start from.
+
+Every architecture of the course is meant to start from an image model: Video-FocalNet from ImageNet FocalNet
+weights, ILA from CLIP, SIFA-Net from an ImageNet ResNet, DualFormer and Video Mobile-Former from ImageNet
+classifiers. From scratch, a model that only ever sees motion classes must find out *what is where in a frame*
+and *how it moves* at the same time, and some designs sit at chance for many epochs before they do
+(docs/benchmarks.md). Frame pretraining gives them the first half beforehand, without the class labels and
+without motion:
+
+    the same architecture, built for still clips (`num_frames` copies of one frame; `model` build overrides, e.g.
+    Video-FocalNet's design="spatial", which is a 2D FocalNet) learns to map one rendered frame to the coarse
+    occupancy map of its acting objects: a G x G grid, each cell the fraction of it the objects cover (binary
+    cross-entropy on the G*G outputs of its classifier).
+
+The frames come from the generator of the dataset (its classes, difficulty, distractors, camera jitter and noise;
+seeds its stored splits and the training stream never use), one random frame per rendered scene. The weights then
+initialise the video model: every tensor whose name and shape match, except the classifier; what only the video
+model has (Video-FocalNet's temporal modulator, ILA's alignment, position embeddings over time) starts fresh, as
+when the papers inflate an image model.
+
+    from vidlab.pretrain import frame_pretrain, load_frame_weights
+    state, info = frame_pretrain("video_focalnet_nano", recipe, "data/synthetic")
+    load_frame_weights(model, state)            # -> {"loaded": [...], "new": [...]}
+
+A recipe asks for it with `Recipe.pretrain` (`vidlab zoo` and `vidlab train` then pretrain first, and count the
+time); `PRETRAIN_DEFAULTS` lists the fields.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError, DatasetError
+
+__all__ = ["PRETRAIN_DEFAULTS", "check_pretrain", "render_frames", "frame_pretrain", "load_frame_weights"]
+
+# A recipe's fingerprint holds only the fields it sets: changing a default here changes what such recipes mean, so
+# it must come with a new vidlab.zoo.ZOO_VERSION (every zoo run then retrains).
+PRETRAIN_DEFAULTS = {
+    "steps": 1500,         # optimiser steps (AdamW with the recipe's epsilon, one-cycle cosine, clipping at 1.0)
+    "lr": 5e-4,            # peak learning rate
+    "batch_size": 32,      # frames per step
+    "frames": 16000,       # rendered frames (one per scene); 5 % of them are held out to report the loss
+    "grid": 8,             # G: the occupancy map is G x G
+    "num_frames": 1,       # frames of the still clip the model is built for (SIFA-Net's stem needs 2)
+    "model": {},           # build overrides of the frame model (Video-FocalNet: {"design": "spatial"})
+}
+_SEED_SLOT = 999           # rng [seed, 999, i]: the stored splits use 0 and 1 there, the stream 2 + epoch
+
+
+def check_pretrain(p: dict) -> dict:
+    """The pretraining fields of a recipe, defaults filled in; unknown or bad fields raise a ConfigError."""
+    unknown = sorted(set(p) - set(PRETRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown pretrain field(s) {unknown}; known: {sorted(PRETRAIN_DEFAULTS)}")
+    p = {**PRETRAIN_DEFAULTS, **p}
+    for k in ("steps", "batch_size", "frames", "grid", "num_frames"):
+        if not (isinstance(p[k], int) and p[k] >= 1):
+            raise ConfigError(f"pretrain {k} must be an integer >= 1, got {p[k]!r}")
+    if not p["lr"] > 0:
+        raise ConfigError(f"pretrain lr must be > 0, got {p['lr']!r}")
+    if p["frames"] < 40:
+        raise ConfigError(f"pretrain frames must be >= 40 (5 % are held out), got {p['frames']}")
+    if not isinstance(p["model"], dict):
+        raise ConfigError(f"pretrain model must be a dict of build arguments, got {p['model']!r}")
+    return p
+
+
+def _generator_config(root: Path, render_size: int):
+    from .data.synthetic import SynthConfig
+    meta_path = Path(root) / "annotations" / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{meta_path}: frame pretraining renders frames with the generator of a vidlab "
+                           f"synthetic dataset and needs its meta.json ({e})") from None
+    if meta.get("name") != "vidlab-synthetic":
+        raise DatasetError(f"{meta_path}: not a vidlab synthetic dataset; frame pretraining needs one "
+                           "(set the recipe's pretrain to {} for other data)")
+    params = {k: v for k, v in meta["params"].items() if k in {f.name for f in fields(SynthConfig)}}
+    cfg = SynthConfig(**params)
+    return replace(cfg, size=int(min(cfg.size, render_size))), list(meta["classes"]), int(meta.get("seed", 0))
+
+
+def render_frames(root, n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`n` frames of the dataset's generator, one random frame of a new scene each, classes in turn.
+    Returns uint8 frames (n, S, S, 3) and the union mask of the acting objects (n, S, S), S = min(size, stored)."""
+    from .data.synthetic import render_clip
+    cfg, classes, data_seed = _generator_config(Path(root), size)
+    frames = np.empty((n, cfg.size, cfg.size, 3), np.uint8)
+    masks = np.empty((n, cfg.size, cfg.size), bool)
+    for i in range(n):
+        rng = np.random.default_rng([data_seed + seed, _SEED_SLOT, i])
+        f, gt = render_clip(classes[i % len(classes)], rng, cfg, frame_indices=[int(rng.integers(cfg.num_frames))])
+        frames[i] = f[0]
+        inst = np.unpackbits(gt["masks_packed"], axis=-1, count=cfg.size * cfg.size)
+        masks[i] = inst.reshape(-1, cfg.size, cfg.size).any(0)
+    return frames, masks
+
+
+def _logits(out):
+    return out["logits"] if isinstance(out, dict) else out
+
+
+def _classifier_keys(name: str, outputs: int, **kw) -> set:
+    """Names of the tensors whose shape follows num_classes: the model built for `outputs` and `outputs + 1`
+    classes differ exactly there."""
+    from .models.registry import create_model
+    with torch.device("meta"):
+        a = create_model(name, num_classes=outputs, **kw).state_dict()
+        b = create_model(name, num_classes=outputs + 1, **kw).state_dict()
+    return {k for k in a if a[k].shape != b[k].shape}
+
+
+def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "cpu",
+                   progress: bool = True) -> tuple[dict, dict]:
+    """Pretrain `name` on frames of `data_root`'s generator as `rec.pretrain` says (module docstring).
+
+    Returns the state dict without the classifier, and {"loss", "baseline_loss", "time_s", "steps", ...}:
+    `loss` is the held-out binary cross-entropy, `baseline_loss` that of predicting the mean map everywhere."""
+    from tqdm.auto import tqdm
+
+    from .data import build_transforms
+    from .models.registry import create_model, model_info
+    p = check_pretrain(dict(rec.pretrain))
+    t0 = time.perf_counter()
+    G, T = p["grid"], p["num_frames"]
+    frames, masks = render_frames(data_root, p["frames"], size=max(64, 2 * rec.img_size), seed=seed)
+    info = model_info(name)
+    tf = build_transforms(False, img_size=rec.img_size, mean=info["mean"], std=info["std"])
+    x = torch.stack([tf(f[None]) for f in frames])                                   # (n, 3, 1, s, s)
+    m = torch.from_numpy(masks).float().unsqueeze(1)                                 # (n, 1, S, S)
+    if m.shape[-1] % G:
+        raise ConfigError(f"pretrain grid {G} must divide the rendered frame side {m.shape[-1]}")
+    y = F.avg_pool2d(m, m.shape[-1] // G).flatten(1)                                 # (n, G*G) occupancy
+    n_val = max(1, len(x) // 20)
+    x_val, y_val, x, y = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
+
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=G * G, num_frames=T, img_size=rec.img_size,
+                         **{**rec.model, **p["model"]}).to(device)
+    decay = [q for q in model.parameters() if q.ndim > 1]
+    no_decay = [q for q in model.parameters() if q.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": rec.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=p["lr"], eps=rec.adam_eps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p["lr"], total_steps=p["steps"], pct_start=0.1)
+    g = torch.Generator().manual_seed(seed)
+    bar = tqdm(range(p["steps"]), desc=f"{name}: frame pretraining", leave=False, disable=not progress,
+               dynamic_ncols=True)
+    model.train()
+    for step in bar:
+        idx = torch.randint(0, len(x), (p["batch_size"],), generator=g)
+        clips = x[idx].expand(-1, -1, T, -1, -1).to(device)
+        loss = F.binary_cross_entropy_with_logits(_logits(model(clips)).float(), y[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    bar.close()
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([_logits(model(x_val[i:i + 64].expand(-1, -1, T, -1, -1).to(device))).float().cpu()
+                         for i in range(0, len(x_val), 64)])
+    mean_map = y.mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4).expand_as(y_val)
+    heads = _classifier_keys(name, G * G, num_frames=T, img_size=rec.img_size, **{**rec.model, **p["model"]})
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items() if k not in heads}
+    report = {"loss": round(F.binary_cross_entropy_with_logits(out, y_val).item(), 4),
+              "baseline_loss": round(F.binary_cross_entropy(mean_map, y_val).item(), 4),
+              "time_s": round(time.perf_counter() - t0, 1), "steps": p["steps"], "frames": p["frames"],
+              "held_out": n_val, "grid": G}
+    return state, report
+
+
+def load_frame_weights(model: nn.Module, state: dict) -> dict:
+    """Copy every tensor of `state` whose name and shape match into `model`; the rest of the model keeps its
+    initialisation. Returns {"loaded": names, "new": names of the model's tensors that were not in `state`}."""
+    own = model.state_dict()
+    take = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise ConfigError("the frame-pretrained weights share no tensor (name and shape) with this model")
+    model.load_state_dict(take, strict=False)
+    return {"loaded": sorted(take), "new": sorted(set(own) - set(take))}
