@@ -268,6 +268,18 @@ def test_cli_train_runs_the_recipes_frame_pretraining_first(smoke_data, tmp_path
     assert hist[0]["train_clips"] == 2 * TINY["stream_clips"]          # reversal_pairs doubled every batch
 
 
+def test_frame_pretraining_is_skipped_with_a_note_on_other_data(smoke_data, tmp_path, capsys):
+    import shutil
+    other = tmp_path / "kinetics-layout"
+    shutil.copytree(smoke_data, other)
+    (other / "annotations" / "meta.json").unlink()                      # stored clips only, no generator
+    rec = get_recipe("sifa_nano").replace(**{**TINY, "epochs": 1, "stream_clips": 0}, pretrain={"steps": 2,
+                                          "frames": 40, "batch_size": 4, "num_frames": 2})
+    run = train_run("sifa_nano", other, None, rec=rec, progress=False)
+    assert run.metrics["pretrain"] == {"skipped": "not a vidlab synthetic dataset"}
+    assert "frame pretraining skipped" in capsys.readouterr().err
+
+
 def test_cli_zoo_status_and_unknown_model(smoke_data, tmp_path, capsys):
     assert main(["zoo", "--data", str(smoke_data), "--ckpt", str(tmp_path), "--status"]) == 0
     out = capsys.readouterr().out

@@ -252,7 +252,11 @@ def cmd_train(args) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
-    if rec.pretrain and not args.pretrained and not args.resume:
+    from .zoo import _synthetic_meta
+    if rec.pretrain and not args.pretrained and not args.resume and _synthetic_meta(root) is None:
+        print(f"frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's pretraining renders "
+              "frames with its generator)")
+    elif rec.pretrain and not args.pretrained and not args.resume:
         from .pretrain import frame_pretrain, load_frame_weights
         from .utils import resolve_device
         state, report = frame_pretrain(args.model, rec, root, seed=args.seed, progress=rank() == 0,

@@ -235,7 +235,11 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     seed_everything(seed)
     model = create_model(name, **model_args)
     pretrain = None
-    if rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
+    if rec.pretrain and _synthetic_meta(root) is None:   # it renders frames with the synthetic generator
+        print(f"{name}: frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's pretraining "
+              "renders frames with its generator)", file=sys.stderr)
+        pretrain = {"skipped": "not a vidlab synthetic dataset"}
+    elif rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
         pretrain = _frame_pretrained(name, rec, root, out, fp, seed, device, progress)
         loaded = load_frame_weights(model, pretrain["state"])
         pretrain = {**pretrain["info"], "loaded": len(loaded["loaded"]), "new": len(loaded["new"])}
