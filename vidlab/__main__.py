@@ -252,20 +252,15 @@ def cmd_train(args) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
-    from .zoo import _synthetic_meta
-    if rec.pretrain and not args.pretrained and not args.resume and _synthetic_meta(root) is None:
-        print(f"frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's pretraining renders "
-              "frames with its generator)")
-    elif rec.pretrain and not args.pretrained and not args.resume:
-        from .pretrain import frame_pretrain, load_frame_weights
+    if rec.pretrain and not args.pretrained and not args.resume:
+        from .pretrain import pretrain_model
         from .utils import resolve_device
-        state, report = frame_pretrain(args.model, rec, root, seed=args.seed, progress=rank() == 0,
-                                       device=str(resolve_device(args.device)))
-        loaded = load_frame_weights(model, state)
-        if rank() == 0:
+        report = pretrain_model(model, args.model, rec, root, seed=args.seed, device=str(resolve_device(args.device)),
+                                progress=rank() == 0, log=print if rank() == 0 else (lambda line: None))
+        if rank() == 0 and "skipped" not in report:
             print(f"frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
                   f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
-                  f"{len(loaded['loaded'])} tensors loaded, {len(loaded['new'])} start fresh")
+                  f"{report['loaded']} tensors loaded, {report['new']} start fresh")
     time_reversal = None
     if rec.reversal_pairs:
         from .zoo import reversal_map

@@ -39,7 +39,8 @@ from torch import nn
 
 from .errors import ConfigError, DatasetError
 
-__all__ = ["PRETRAIN_DEFAULTS", "check_pretrain", "render_frames", "frame_pretrain", "load_frame_weights"]
+__all__ = ["PRETRAIN_DEFAULTS", "check_pretrain", "render_frames", "frame_pretrain", "load_frame_weights",
+           "pretrain_model"]
 
 # A recipe's fingerprint holds only the fields it sets: changing a default here changes what such recipes mean, so
 # it must come with a new vidlab.zoo.ZOO_VERSION (every zoo run then retrains).
@@ -129,6 +130,7 @@ def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "c
 
     from .data import build_transforms
     from .models.registry import create_model, model_info
+    from .train import param_groups
     p = check_pretrain(dict(rec.pretrain))
     t0 = time.perf_counter()
     G, T = p["grid"], p["num_frames"]
@@ -146,10 +148,7 @@ def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "c
     torch.manual_seed(seed)
     model = create_model(name, num_classes=G * G, num_frames=T, img_size=rec.img_size,
                          **{**rec.model, **p["model"]}).to(device)
-    decay = [q for q in model.parameters() if q.ndim > 1]
-    no_decay = [q for q in model.parameters() if q.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": rec.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=p["lr"], eps=rec.adam_eps)
+    opt = torch.optim.AdamW(param_groups(model, rec.weight_decay), lr=p["lr"], eps=rec.adam_eps)   # as the Trainer
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p["lr"], total_steps=p["steps"], pct_start=0.1)
     g = torch.Generator().manual_seed(seed)
     bar = tqdm(range(p["steps"]), desc=f"{name}: frame pretraining", leave=False, disable=not progress,
@@ -190,3 +189,42 @@ def load_frame_weights(model: nn.Module, state: dict) -> dict:
         raise ConfigError("the frame-pretrained weights share no tensor (name and shape) with this model")
     model.load_state_dict(take, strict=False)
     return {"loaded": sorted(take), "new": sorted(set(own) - set(take))}
+
+
+def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path | None = None, key: str = "",
+                   seed: int = 0, device: str = "cpu", progress: bool = True, log=print) -> dict:
+    """Apply `rec.pretrain` to `model` (what `vidlab zoo` and `vidlab train` do before the first epoch).
+
+    On data that is not a vidlab synthetic set there is no generator to render frames with: one line says so and
+    the model keeps its initialisation. With `cache` (a file) the pretrained weights made for `key` are reused
+    from it, or saved there. Returns the report of `frame_pretrain` plus the numbers of tensors loaded / new, or
+    {"skipped": why}."""
+    from .train import atomic_save
+    root = Path(data_root)
+    meta = root / "annotations" / "meta.json"
+    try:
+        synthetic = json.loads(meta.read_text()).get("name") == "vidlab-synthetic"
+    except (OSError, ValueError):
+        synthetic = False
+    if not synthetic:
+        log(f"{name}: frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's "
+            "pretraining renders frames with its generator)")
+        return {"skipped": "not a vidlab synthetic dataset"}
+    made = cached_pretraining(cache, key) if cache is not None else None
+    if made is None:
+        state, info = frame_pretrain(name, rec, root, seed=seed, device=device, progress=progress)
+        made = {"fingerprint": key, "state": state, "info": info}
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            atomic_save(made, cache)
+    loaded = load_frame_weights(model, made["state"])
+    return {**made["info"], "loaded": len(loaded["loaded"]), "new": len(loaded["new"])}
+
+
+def cached_pretraining(path: Path | None, key: str) -> dict | None:
+    """{"fingerprint", "state", "info"} saved by `pretrain_model` for `key`, or None (absent, unreadable, other key)."""
+    try:
+        made = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:   # absent or unreadable: made again
+        return None
+    return made if isinstance(made, dict) and made.get("fingerprint") == key else None

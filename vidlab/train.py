@@ -190,7 +190,6 @@ def collate_clips(batch: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return clips, labels, index
 
 
-
 def reversal_batch(clips: torch.Tensor, labels: torch.Tensor, reverse_label: torch.Tensor):
     """A batch and its time reversals: (2B, 3, T, H, W) clips and 2B labels.
 
@@ -200,6 +199,7 @@ def reversal_batch(clips: torch.Tensor, labels: torch.Tensor, reverse_label: tor
     label: whatever the two share (every frame, every appearance cue) cannot tell them apart, so their gradients
     isolate what depends on the order of the frames."""
     return torch.cat([clips, clips.flip(2)]), torch.cat([labels, reverse_label.to(labels.device)[labels]])
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()

@@ -40,7 +40,7 @@ from torch import nn
 
 from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
-from .pretrain import load_frame_weights
+from .pretrain import cached_pretraining, pretrain_model
 
 __all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
            "train_run", "leaderboard", "loader_workers"]
@@ -235,16 +235,13 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     seed_everything(seed)
     model = create_model(name, **model_args)
     pretrain = None
-    if rec.pretrain and _synthetic_meta(root) is None:   # it renders frames with the synthetic generator
-        print(f"{name}: frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's pretraining "
-              "renders frames with its generator)", file=sys.stderr)
-        pretrain = {"skipped": "not a vidlab synthetic dataset"}
-    elif rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
-        pretrain = _frame_pretrained(name, rec, root, out, fp, seed, device, progress)
-        loaded = load_frame_weights(model, pretrain["state"])
-        pretrain = {**pretrain["info"], "loaded": len(loaded["loaded"]), "new": len(loaded["new"])}
-    elif rec.pretrain:   # resuming: the weights come from last.pt; the pretraining's report from its cache
-        pretrain = _cached_pretrain(out / "pretrain.pt", fp)
+    if rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
+        pretrain = pretrain_model(model, name, rec, root, cache=out / "pretrain.pt" if out is not None else None,
+                                  key=fp, seed=seed, device=str(resolve_device(device)), progress=progress,
+                                  log=lambda line: print(line, file=sys.stderr))
+    elif rec.pretrain:   # resuming: the weights come from last.pt, the pretraining's report from its cache
+        made = cached_pretraining(out / "pretrain.pt", fp)
+        pretrain = dict(made["info"]) if made else None
     if num_workers is None:
         num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
                                      torch.get_num_threads())
@@ -301,37 +298,6 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         _write_json(out / "zoo.json", {"name": name, "fingerprint": fp, "complete": True, "metrics": metrics,
                                        "history": history, "data_root": str(root), "seed": seed})
     return ZooRun(name, model, rec.to_dict(), history, metrics, "trained", best, root, overrides, seed)
-
-
-def _frame_pretrained(name, rec, root, out, fp, seed, device, progress) -> dict:
-    """{"state", "info"} of the run's frame pretraining: from `out`/pretrain.pt when it was made for this
-    fingerprint, else computed (vidlab.pretrain) and saved there."""
-    from .pretrain import frame_pretrain
-    path = out / "pretrain.pt" if out is not None else None
-    if path is not None and path.is_file():
-        try:
-            cached = torch.load(path, map_location="cpu", weights_only=True)
-            if cached.get("fingerprint") == fp:
-                return cached
-        except Exception:   # unreadable: made again
-            pass
-    from .utils import resolve_device
-    state, info = frame_pretrain(name, rec, root, seed=seed, device=str(resolve_device(device)), progress=progress)
-    result = {"fingerprint": fp, "state": state, "info": info}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(result, tmp)
-        os.replace(tmp, path)
-    return result
-
-
-def _cached_pretrain(path: Path, fp: str) -> dict | None:
-    try:
-        cached = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None
-    return dict(cached["info"]) if cached.get("fingerprint") == fp else None
 
 
 def _write_json(path: Path, obj) -> None:

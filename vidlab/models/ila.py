@@ -812,7 +812,8 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
                               model={"patch_size": 8}, pretrain={"num_frames": 2}),   # frame pretraining (CLIP stand-in)
                 info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano (vidlab teaching size)", input="8x128x128",
                                views="1x1", notes="vidlab's choice (§4.5): CLIP-style ViT width 192, 4 layers, "
-                               "3 heads, patch 16 (8x8 grid), trunk 64, point head 32, linear head, from scratch.",
+                               "3 heads, patch 16 (8x8 grid), trunk 64, point head 32, linear head; its recipe starts from frame "
+                               "pretraining (vidlab.pretrain), a stand-in for CLIP.",
                                mean=CLIP_MEAN, std=CLIP_STD),
                 converter=checkpoint_filter_fn)
 def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 128, **overrides) -> ILA:
