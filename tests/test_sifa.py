@@ -207,6 +207,21 @@ def test_bad_input_raises_clear_error():
         m(torch.randn(2, 8, 64, 64, 3))
     with pytest.raises(ValueError, match="divisible"):
         m(torch.randn(1, 3, 7, 64, 64))
+    with pytest.raises(ValueError, match="stem_stride_t must be in 1..stem_t"):
+        vidlab.create_model("sifa_nano", num_classes=5, stem_stride_t=3)
+
+
+def test_stem_with_temporal_stride_one_keeps_every_frame_pair():
+    """`stem_stride_t=1`: the (2, 7, 7) stem slides one frame at a time, so res2-res5 see T - 1 feature frames
+    (each the motion of two adjacent input frames) instead of T / 2; the SIFA blocks then pair all of them."""
+    m = vidlab.create_model("sifa_nano", num_classes=5, num_frames=8, img_size=32, stem_stride_t=1).eval()
+    assert m.conv1.stride == (1, 2, 2) and m.conv1.kernel_size == (2, 7, 7)
+    with capture(m) as maps:
+        out = m(torch.randn(2, 3, 8, 32, 32))
+    assert out.shape == (2, 5)
+    offsets = [v for k, v in maps.items() if k.endswith(".offsets")]
+    assert len(offsets) == 3 and all(v.shape[3] == 7 for v in offsets)  # (B, K, 2, T', H, W), T' = 8 - 2 + 1
+    assert m(torch.randn(1, 3, 5, 32, 32)).shape == (1, 5)               # any T >= 2
 
 
 # --- capture ---------------------------------------------------------------------------------------------------

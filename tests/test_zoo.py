@@ -334,3 +334,32 @@ def test_zoo_jobs_default():
     jobs, threads = zoo.zoo_jobs(8, "cpu")
     assert jobs * threads <= max(zoo.cpu_cores(), jobs) and jobs == min(8, zoo.cpu_cores() if zoo.cpu_cores() <= 4
                                                                      else zoo.cpu_cores() // 2)
+
+
+def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkeypatch):
+    """`estimate_work` times one step per model and scales it by the recipe's steps (and pretraining); the
+    parallel zoo starts the longest first and its first ETA is the list schedule of the estimates."""
+    import sys
+    import vidlab.zoo as zoo
+    recs = {"r2plus1d_nano": get_recipe("r2plus1d_nano").replace(**TINY),
+            "sifa_nano": get_recipe("sifa_nano").replace(**{**TINY, "epochs": 6}),
+            "dualformer_nano": get_recipe("dualformer_nano").replace(**TINY)}
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: recs[name])
+    work = zoo.estimate_work(list(recs), smoke_data, threads=1)
+    assert set(work) == set(recs) and all(w > 0 for w in work.values())
+    monkeypatch.setattr(zoo, "_step_seconds", lambda model, rec: 0.5)   # the arithmetic, without timing noise
+    steps = 6 * 16 // 4                                                # epochs x clips per epoch / batch
+    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(0.5 * steps)
+    recs["sifa_nano"] = recs["sifa_nano"].replace(pretrain={"steps": 10, "batch_size": 8})   # 80 frames at 1/32 s
+    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(0.5 * steps + 10 * 8 / 32)
+
+    assert zoo._makespan([], [5, 4, 3, 3], 2) == 8 and zoo._makespan([2], [5], 2) == 5
+    assert zoo._makespan([4, 1], [3], 2) == 4
+    started = []
+    monkeypatch.setattr(zoo, "_child_command", lambda name, *a: started.append(name) or [sys.executable, "-c", ""])
+    lines = []
+    zoo._train_parallel(list(recs), smoke_data, smoke_data, "cpu", 0, 2, 1, lines.append,
+                        work={"r2plus1d_nano": 60.0, "sifa_nano": 600.0, "dualformer_nano": 120.0})
+    assert started == ["sifa_nano", "dualformer_nano", "r2plus1d_nano"]
+    assert lines[0] == ("zoo: order sifa_nano, dualformer_nano, r2plus1d_nano (longest first); about 10 min for the "
+                        "zoo (estimated from one timed step of each model)")

@@ -18,6 +18,9 @@ cores), each in its own process with `cores // jobs` torch threads: the nano mod
 do not keep two threads busy, so two one-thread runs on 2 cores finish sooner than the same runs one after the
 other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a
 time unless `--jobs` says more; there the cores go to each run's DataLoader workers (rendering and decoding).
+With more models than jobs, the zoo first times one training step of each model (`estimate_work`, a few seconds)
+and starts the longest runs first, so that the runs still going at the end are short ones; the same estimates,
+corrected by the runs that have finished, give the ETA for the whole.
 
 SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
@@ -457,17 +460,80 @@ def zoo_jobs(n_models: int, device: str = "auto", jobs: int | None = None,
     return jobs, threads or max(1, cores // jobs)
 
 
+def _step_seconds(model: nn.Module, rec: Recipe, repeats: int = 2) -> float:
+    """Seconds of one forward + backward pass of `model` on a batch of random clips of `rec`'s shape: the fastest
+    of `repeats` passes after an untimed one."""
+    import torch.nn.functional as F
+    x = torch.randn(rec.batch_size, 3, rec.num_frames, rec.img_size, rec.img_size)
+    y = torch.zeros(rec.batch_size, dtype=torch.long)
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        logits = model(x)
+        F.cross_entropy(logits[0] if isinstance(logits, tuple) else logits, y).backward()
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 0) -> dict[str, float]:
+    """Estimated seconds of training for each of `names` with its recipe on `data_root`, from one timed step.
+
+    Each model takes a forward and backward pass of one batch of random clips of its recipe's shape (`threads`
+    torch threads, after one untimed pass); the estimate is that time x the recipe's steps (epochs x clips per
+    epoch / batch), plus its frame pretraining's steps at the same time per frame. Validation, data loading
+    and the machine's other work are not counted, so this is meant for ordering the runs and for a first ETA,
+    not as a measurement. MACs do not predict it (the nano models' time per MAC differs 20-fold)."""
+    from .pretrain import check_pretrain
+    root = Path(data_root)
+    out, old_threads = {}, torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        for name in names:
+            rec = get_recipe(name)
+            train_ds, val_ds = recipe_datasets(rec, root, seed=seed)
+            torch.manual_seed(seed)
+            model = create_model(name, num_classes=len(val_ds.classes), num_frames=rec.num_frames,
+                                 img_size=rec.img_size, **rec.model).train()
+            step = _step_seconds(model, rec)
+            per_frame = step / (rec.batch_size * rec.num_frames)
+            seconds = rec.epochs * math.ceil(len(train_ds) / rec.batch_size) * step
+            if rec.pretrain:
+                p = check_pretrain(dict(rec.pretrain))
+                seconds += p["steps"] * p["batch_size"] * p["num_frames"] * per_frame
+            out[name] = seconds
+    finally:
+        torch.set_num_threads(old_threads)
+    return out
+
+
 def _child_command(name: str, root: Path, ck: Path, device: str, seed: int, threads: int) -> list[str]:
     return [sys.executable, "-m", "vidlab", "zoo", "--data", str(root), "--ckpt", str(ck), "--models", name,
             "--device", device, "--seed", str(seed), "--jobs", "1", "--threads", str(threads)]
 
 
+def _makespan(busy: list[float], queue: list[float], jobs: int) -> float:
+    """Seconds until `jobs` workers, busy for `busy` more seconds, finish `queue` taken in order (list scheduling)."""
+    free = sorted(list(busy) + [0.0] * (jobs - len(busy)))
+    for seconds in queue:
+        free[0] += seconds
+        free.sort()
+    return max(free) if free else 0.0
+
+
 def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: int, jobs: int, threads: int,
-                    log) -> None:
+                    log, work: dict[str, float] | None = None) -> None:
     """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
-    with the model's name. After a child fails no other starts; the running ones finish (their runs are kept),
-    then this raises ZooTrainingError with the failed model's name."""
-    queue, running, failed = list(todo), {}, []
+    with the model's name. With `work` (estimated seconds per model, `estimate_work`) the longest runs start first,
+    so that the last ones to finish are short (longest-processing-time-first), and the ETA for the whole is the
+    schedule of the estimates, scaled by how the finished runs compared with theirs. After a child fails no other
+    starts; the running ones finish (their runs are kept), then this raises ZooTrainingError with the failed
+    model's name."""
+    if work:
+        todo = sorted(todo, key=lambda n: -work.get(n, 0.0))
+        log(f"zoo: order {', '.join(todo)} (longest first); about "
+            f"{_makespan([], [work.get(n, 0.0) for n in todo], jobs) / 60:.0f} min for the zoo (estimated from "
+            "one timed step of each model)")
+    queue, running, failed, started, spent = list(todo), {}, [], {}, {}
     lock = threading.Lock()
     width = max(len(n) for n in todo)
 
@@ -489,6 +555,7 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                 th = threading.Thread(target=pump, args=(name, proc), daemon=True)
                 th.start()
                 running[name] = (proc, th)
+                started[name] = time.perf_counter()
             time.sleep(0.5)
             for name, (proc, th) in list(running.items()):
                 if proc.poll() is None:
@@ -498,11 +565,18 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                 if proc.returncode != 0:
                     failed.append((name, proc.returncode))
                     continue
-                # ETA: the seconds per recipe epoch so far (all runs together) x the epochs still to train
+                now = time.perf_counter()
+                spent[name] = now - started[name]
                 done_epochs += get_recipe(name).epochs
                 left = total_epochs - done_epochs
+                if work and left:
+                    # ETA: the estimates, scaled by measured / estimated of the finished runs, scheduled on the jobs
+                    scale = sum(spent.values()) / max(1e-9, sum(work.get(n, 0.0) for n in spent))
+                    busy = [max(0.0, scale * work.get(n, 0.0) - (now - started[n])) for n in running]
+                    eta = _makespan(busy, [scale * work.get(n, 0.0) for n in queue], jobs)
+                elif left:   # the seconds per recipe epoch so far (all runs together) x the epochs still to train
+                    eta = (now - t_start) / done_epochs * left
                 if left:
-                    eta = (time.perf_counter() - t_start) / done_epochs * left
                     with lock:
                         log(f"zoo: {len(todo) - len(queue) - len(running)} of {len(todo)} trained; about "
                             f"{eta / 60:.0f} min left for the zoo")
@@ -556,7 +630,8 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
     t_start = time.perf_counter()
     if jobs > 1:
         log(f"zoo: {jobs} models at a time, {threads} torch thread(s) each")
-        _train_parallel(todo, root, ck, device, seed, jobs, threads, log)
+        work = estimate_work(todo, root, threads=threads, seed=seed) if len(todo) > jobs else None
+        _train_parallel(todo, root, ck, device, seed, jobs, threads, log, work)
     else:
         if explicit_threads:
             torch.set_num_threads(explicit_threads)

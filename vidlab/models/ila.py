@@ -808,7 +808,7 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
                             text_width=768, text_heads=12), num_classes, num_frames, img_size, overrides)
 
 
-@register_model(recipe=Recipe(lr=2.5e-4, adam_eps=1e-12, epochs=20, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
+@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
                               model={"patch_size": 8}, pretrain={"num_frames": 2}),   # frame pretraining (CLIP stand-in)
                 info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano (vidlab teaching size)", input="8x128x128",
                                views="1x1", notes="vidlab's choice (§4.5): CLIP-style ViT width 192, 4 layers, "

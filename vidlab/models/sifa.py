@@ -216,6 +216,7 @@ class SIFANetConfig:
     widths: tuple = (64, 128, 256, 512)     # bottleneck widths (output = 4x for "bottleneck")
     stem_width: int = 64                    # channels of the stem conv
     stem_t: int = 4                         # temporal kernel = stride of the stem (16 frames -> 4)
+    stem_stride_t: int | None = None        # temporal stride of the stem (None: stem_t, as released; 1: T' = T-stem_t+1)
     sifa_stages: tuple = (False, True, True, True)  # stages whose odd blocks are SIFA blocks (res3-res5)
     global_context: bool = True             # even blocks of the SIFA stages are GBottlenecks (released code)
     gc_reduction: int = 16                  # GBottleneck FC reduction
@@ -322,7 +323,8 @@ class BasicBlock(nn.Module):
 class SIFANet(nn.Module):
     """SIFA-Net (Sec. 4.1): C2D ResNet with SIFA blocks. (B, 3, T, H, W) -> logits (B, num_classes).
 
-    Stem Conv3d (stem_t, 7, 7) with temporal stride stem_t (16 frames -> T' = 4), then res2..res5 of 1x3x3 convs;
+    Stem Conv3d (stem_t, 7, 7) with temporal stride stem_t (16 frames -> T' = 4; `stem_stride_t=1`, vidlab's
+    option, slides it one frame at a time: T' = T - stem_t + 1), then res2..res5 of 1x3x3 convs;
     in every stage flagged in `sifa_stages`, odd blocks are `SIFABottleneck` and even ones `GBottleneck`
     (`layer2.{1,3}`, `layer3.{1,3,5}`, `layer4.1` in ResNet-50). With `dual_head`, `layer4_dual` (res5 at stride 1)
     runs on res4 max-pooled 2x in time and has its own classifier `fc_dual`:
@@ -335,8 +337,11 @@ class SIFANet(nn.Module):
         super().__init__()
         self.cfg = cfg
         block_cls = Bottleneck if cfg.block == "bottleneck" else BasicBlock
+        self.stem_stride_t = cfg.stem_stride_t or cfg.stem_t
+        if not 1 <= self.stem_stride_t <= cfg.stem_t:
+            raise ValueError(f"stem_stride_t must be in 1..stem_t ({cfg.stem_t}), got {cfg.stem_stride_t}")
         self.expansion = block_cls.expansion
-        self.conv1 = nn.Conv3d(cfg.in_chans, cfg.stem_width, (cfg.stem_t, 7, 7), stride=(cfg.stem_t, 2, 2),
+        self.conv1 = nn.Conv3d(cfg.in_chans, cfg.stem_width, (cfg.stem_t, 7, 7), stride=(self.stem_stride_t, 2, 2),
                                padding=(0, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(cfg.stem_width)
         self.relu = nn.ReLU(inplace=True)
@@ -391,10 +396,11 @@ class SIFANet(nn.Module):
 
     def _res4(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x, self.cfg.in_chans)
-        if x.shape[2] % self.cfg.stem_t:
-            raise ValueError(f"expected T divisible by the stem's temporal stride {self.cfg.stem_t}, "
-                             f"got {tuple(x.shape)}")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T/stem_t, H/4, W/4)
+        st, T = self.stem_stride_t, x.shape[2]
+        if T < self.cfg.stem_t or (T - self.cfg.stem_t) % st:
+            raise ValueError(f"expected T >= {self.cfg.stem_t} with (T - {self.cfg.stem_t}) divisible by the stem's "
+                             f"temporal stride {st}, got {tuple(x.shape)}")
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T', H/4, W/4), T' = T/stem_t
         return self.layer3(self.layer2(self.layer1(x)))
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
