@@ -3,6 +3,7 @@
     python benchmarks/video_mobileformer.py                 # cost + latency table (CPU, batch 1)
     python benchmarks/video_mobileformer.py --train         # + the nano trained on the default synthetic data
     python benchmarks/video_mobileformer.py --quick         # fewer timing repetitions
+    python benchmarks/video_mobileformer.py --depthwise     # depthwise Conv3d: contiguous vs channels-last input
 
 Cost: parameters; MACs of conv/linear/matmul (vidlab.profile, fvcore-like), the same plus the DyReLU products
 (Mobile-Former's convention, what vidlab's size names mean) and FLOPs (= 2 x MAC), one clip of the model's
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -31,6 +33,57 @@ from vidlab.profile import latency  # noqa: E402
 from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
+def _best_ms(fn, iters: int) -> float:
+    times = []
+    for _ in range(iters + 1):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * min(times[1:])
+
+
+def depthwise(iters: int) -> int:
+    """Forward + backward of each depthwise Conv3d of the nano at the zoo recipe's input, and one training step of
+    the nano (forward, backward), with `ConvBN.channels_last_depthwise` off and on; fastest of `iters` runs."""
+    import torch.nn.functional as F
+    rec = vidlab.models.get_recipe("video_mobileformer_nano")
+    torch.manual_seed(0)
+    model = vidlab.create_model("video_mobileformer_nano", num_classes=12, num_frames=rec.num_frames,
+                                img_size=rec.img_size, **rec.model).train()
+    x = torch.randn(rec.batch_size, 3, rec.num_frames, rec.img_size, rec.img_size)
+    inputs = {}
+    hooks = [m.register_forward_pre_hook(lambda m, a, n=n: inputs.setdefault(n, a[0].detach().contiguous()))
+             for n, m in model.named_modules() if isinstance(m, torch.nn.Conv3d) and m.groups > 1]
+    model(x)
+    for h in hooks:
+        h.remove()
+    convs = dict(model.named_modules())
+    print(f"machine: {cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads); torch "
+          f"{torch.__version__}; {datetime.date.today().isoformat()}; video_mobileformer_nano, batch "
+          f"{rec.batch_size}, {rec.num_frames}x{rec.img_size}x{rec.img_size}; fastest of {iters}")
+    print("| layer | input | fwd+bwd ms, contiguous | fwd+bwd ms, channels-last | speed-up |")
+    print("|---|---|---:|---:|---:|")
+    total = [0.0, 0.0]
+    for name, inp in inputs.items():
+        conv = convs[name]
+        ms = []
+        for fmt in (torch.contiguous_format, torch.channels_last_3d):
+            xi = inp.contiguous(memory_format=fmt).requires_grad_()
+            ms.append(_best_ms(lambda: F.conv3d(xi, conv.weight, None, conv.stride, conv.padding, conv.dilation,
+                                                conv.groups).sum().backward(), iters))
+        total = [total[0] + ms[0], total[1] + ms[1]]
+        print(f"| {name} | {tuple(inp.shape)} | {ms[0]:.1f} | {ms[1]:.1f} | {ms[0] / ms[1]:.1f}x |")
+    print(f"| all {len(inputs)} | | {total[0]:.1f} | {total[1]:.1f} | {total[0] / total[1]:.1f}x |")
+    step = []
+    for on in (False, True):
+        vmf.ConvBN.channels_last_depthwise = on
+        step.append(_best_ms(lambda: model(x).sum().backward(), iters))
+    vmf.ConvBN.channels_last_depthwise = True
+    print(f"\ntraining step (forward + backward, batch {rec.batch_size}): {step[0]:.0f} ms contiguous, {step[1]:.0f} ms "
+          f"channels-last ({step[0] / step[1]:.2f}x)")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["video_mobileformer_nano", "video_mobileformer_500m"])
@@ -39,8 +92,13 @@ def main(argv=None) -> int:
     p.add_argument("--train", action="store_true", help="also train the nano (benchmarks/train_nano.py)")
     p.add_argument("--data", default=str(ROOT / "data" / "synthetic"))
     p.add_argument("--json", help="write the rows as JSON here")
+    p.add_argument("--depthwise", action="store_true",
+                   help="time the nano's depthwise Conv3d layers and its training step (batch 16, 8x32x32, the "
+                        "zoo recipe's shape) with contiguous and with channels-last input")
     args = p.parse_args(argv)
     iters = 3 if args.quick else args.iters
+    if args.depthwise:
+        return depthwise(iters)
 
     rows = []
     for name in args.models:

@@ -347,11 +347,14 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
     monkeypatch.setattr(zoo, "get_recipe", lambda name: recs[name])
     work = zoo.estimate_work(list(recs), smoke_data, threads=1)
     assert set(work) == set(recs) and all(w > 0 for w in work.values())
-    monkeypatch.setattr(zoo, "_step_seconds", lambda model, rec: 0.5)   # the arithmetic, without timing noise
-    steps = 6 * 16 // 4                                                # epochs x clips per epoch / batch
-    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(0.5 * steps)
+    # the arithmetic, without timing noise: a step 0.5 s, an evaluation pass 0.2 s, reading a batch 0.1 s
+    monkeypatch.setattr(zoo, "_step_seconds", lambda model, rec: (0.5, 0.2))
+    monkeypatch.setattr(zoo, "_batch_seconds", lambda ds, batch_size: 0.1)
+    val_batches = -(-len(zoo.recipe_datasets(recs["sifa_nano"], smoke_data)[1]) // 4)
+    expected = 6 * (16 // 4 * (0.5 + 0.1) + val_batches * (0.2 + 0.1))       # epochs x (train + validation)
+    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(expected)
     recs["sifa_nano"] = recs["sifa_nano"].replace(pretrain={"steps": 10, "batch_size": 8})   # 80 frames at 1/32 s
-    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(0.5 * steps + 10 * 8 / 32)
+    assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(expected + 10 * 8 / 32)
 
     assert zoo._makespan([], [5, 4, 3, 3], 2) == 8 and zoo._makespan([2], [5], 2) == 5
     assert zoo._makespan([4, 1], [3], 2) == 4

@@ -460,29 +460,48 @@ def zoo_jobs(n_models: int, device: str = "auto", jobs: int | None = None,
     return jobs, threads or max(1, cores // jobs)
 
 
-def _step_seconds(model: nn.Module, rec: Recipe, repeats: int = 2) -> float:
-    """Seconds of one forward + backward pass of `model` on a batch of random clips of `rec`'s shape: the fastest
-    of `repeats` passes after an untimed one."""
+def _step_seconds(model: nn.Module, rec: Recipe, repeats: int = 2) -> tuple[float, float]:
+    """(training step, evaluation pass) seconds of `model` on a batch of random clips of `rec`'s shape: a forward,
+    backward and AdamW step, and a forward without gradients; each the fastest of `repeats` after an untimed one."""
     import torch.nn.functional as F
     x = torch.randn(rec.batch_size, 3, rec.num_frames, rec.img_size, rec.img_size)
     y = torch.zeros(rec.batch_size, dtype=torch.long)
-    times = []
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    train, evaluate = [], []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
         logits = model(x)
         F.cross_entropy(logits[0] if isinstance(logits, tuple) else logits, y).backward()
-        times.append(time.perf_counter() - t0)
-    return min(times[1:])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        train.append(time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            model(x)
+            evaluate.append(time.perf_counter() - t0)
+    model.train()
+    return min(train[1:]), min(evaluate[1:])
+
+
+def _batch_seconds(ds, batch_size: int) -> float:
+    """Seconds to read (render or decode, and transform) one batch of `ds`."""
+    t0 = time.perf_counter()
+    for i in range(min(batch_size, len(ds))):
+        ds[i]
+    return (time.perf_counter() - t0) * batch_size / max(1, min(batch_size, len(ds)))
 
 
 def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 0) -> dict[str, float]:
     """Estimated seconds of training for each of `names` with its recipe on `data_root`, from one timed step.
 
-    Each model takes a forward and backward pass of one batch of random clips of its recipe's shape (`threads`
-    torch threads, after one untimed pass); the estimate is that time x the recipe's steps (epochs x clips per
-    epoch / batch), plus its frame pretraining's steps at the same time per frame. Validation, data loading
-    and the machine's other work are not counted, so this is meant for ordering the runs and for a first ETA,
-    not as a measurement. MACs do not predict it (the nano models' time per MAC differs 20-fold)."""
+    Each model takes a training step (forward, backward, AdamW) and an evaluation pass on one batch of random
+    clips of its recipe's shape (`threads` torch threads, after one untimed pass), and one batch of its training
+    and validation data is read; the estimate is epochs x (training batches x (step + reading) + validation
+    batches x (pass + reading)), plus its frame pretraining's steps at the same time per frame. It is meant for
+    ordering the runs and for a first ETA: two runs sharing the cores slow each other, which it does not see.
+    MACs do not predict it (the nano models' time per MAC differs 20-fold)."""
     from .pretrain import check_pretrain
     root = Path(data_root)
     out, old_threads = {}, torch.get_num_threads()
@@ -490,16 +509,18 @@ def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 
     try:
         for name in names:
             rec = get_recipe(name)
-            train_ds, val_ds = recipe_datasets(rec, root, seed=seed)
+            info = model_info(name)
+            train_ds, val_ds = recipe_datasets(rec, root, seed=seed, mean=info["mean"], std=info["std"])
             torch.manual_seed(seed)
             model = create_model(name, num_classes=len(val_ds.classes), num_frames=rec.num_frames,
                                  img_size=rec.img_size, **rec.model).train()
-            step = _step_seconds(model, rec)
-            per_frame = step / (rec.batch_size * rec.num_frames)
-            seconds = rec.epochs * math.ceil(len(train_ds) / rec.batch_size) * step
+            step, evaluate = _step_seconds(model, rec)
+            per_epoch = (math.ceil(len(train_ds) / rec.batch_size) * (step + _batch_seconds(train_ds, rec.batch_size))
+                         + math.ceil(len(val_ds) / rec.batch_size) * (evaluate + _batch_seconds(val_ds, rec.batch_size)))
+            seconds = rec.epochs * per_epoch
             if rec.pretrain:
                 p = check_pretrain(dict(rec.pretrain))
-                seconds += p["steps"] * p["batch_size"] * p["num_frames"] * per_frame
+                seconds += p["steps"] * p["batch_size"] * p["num_frames"] * step / (rec.batch_size * rec.num_frames)
             out[name] = seconds
     finally:
         torch.set_num_threads(old_threads)
