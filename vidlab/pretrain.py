@@ -27,7 +27,6 @@ time); `PRETRAIN_DEFAULTS` lists the fields.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -75,16 +74,12 @@ def check_pretrain(p: dict) -> dict:
 
 
 def _generator_config(root: Path, render_size: int):
-    from .data.synthetic import SynthConfig
-    meta_path = Path(root) / "annotations" / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{meta_path}: frame pretraining renders frames with the generator of a vidlab "
-                           f"synthetic dataset and needs its meta.json ({e})") from None
-    if meta.get("name") != "vidlab-synthetic":
-        raise DatasetError(f"{meta_path}: not a vidlab synthetic dataset; frame pretraining needs one "
-                           "(set the recipe's pretrain to {} for other data)")
+    from .data.synthetic import SynthConfig, synthetic_meta
+    meta = synthetic_meta(root)
+    if meta is None:
+        raise DatasetError(f"{Path(root) / 'annotations' / 'meta.json'}: no vidlab synthetic dataset's meta.json; "
+                           "frame pretraining renders frames with its generator (set the recipe's pretrain to {} "
+                           "for other data)")
     params = {k: v for k, v in meta["params"].items() if k in {f.name for f in fields(SynthConfig)}}
     cfg = SynthConfig(**params)
     return replace(cfg, size=int(min(cfg.size, render_size))), list(meta["classes"]), int(meta.get("seed", 0))
@@ -199,14 +194,10 @@ def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path |
     the model keeps its initialisation. With `cache` (a file) the pretrained weights made for `key` are reused
     from it, or saved there. Returns the report of `frame_pretrain` plus the numbers of tensors loaded / new, or
     {"skipped": why}."""
+    from .data.synthetic import synthetic_meta
     from .train import atomic_save
     root = Path(data_root)
-    meta = root / "annotations" / "meta.json"
-    try:
-        synthetic = json.loads(meta.read_text()).get("name") == "vidlab-synthetic"
-    except (OSError, ValueError):
-        synthetic = False
-    if not synthetic:
+    if synthetic_meta(root) is None:
         log(f"{name}: frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's "
             "pretraining renders frames with its generator)")
         return {"skipped": "not a vidlab synthetic dataset"}

@@ -656,6 +656,7 @@ class Trainer:
         bar = tqdm(iter(loader), total=n_micro, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not (cfg.progress and self.is_main), dynamic_ncols=True)
         self.optimizer.zero_grad(set_to_none=True)
+        reverse_label = torch.tensor(cfg.time_reversal, device=self.device) if cfg.time_reversal is not None else None
         for i, batch in enumerate(bar):
             # The optimiser steps after every `accum` micro-batches and at the end of the epoch.
             last_of_step = (i + 1) % accum == 0 or i + 1 == n_micro
@@ -666,8 +667,8 @@ class Trainer:
                 clips, labels, _ = batch
                 clips = clips.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)
-                if cfg.time_reversal is not None:
-                    clips, labels = reversal_batch(clips, labels, torch.tensor(cfg.time_reversal))
+                if reverse_label is not None:
+                    clips, labels = reversal_batch(clips, labels, reverse_label)
                 # DDP all-reduces gradients on every backward unless told not to: once per optimiser step is enough.
                 defer = not last_of_step and isinstance(model, nn.parallel.DistributedDataParallel)
                 with model.no_sync() if defer else contextlib.nullcontext():

@@ -41,9 +41,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .data.synthetic import synthetic_meta
 from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
-from .pretrain import cached_pretraining, pretrain_model
+from .pretrain import cached_pretraining, check_pretrain, pretrain_model
 
 __all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
            "train_run", "leaderboard", "loader_workers"]
@@ -69,20 +70,11 @@ def recipe(name: str) -> dict:
 # Data and fingerprints
 # --------------------------------------------------------------------------------------------------------------
 
-def _synthetic_meta(root: Path) -> dict | None:
-    meta = root / "annotations" / "meta.json"
-    try:
-        d = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return None
-    return d if d.get("name") == "vidlab-synthetic" else None
-
-
 def data_fingerprint(root) -> dict:
     """What identifies a dataset: a synthetic set's generation parameters, seed and sizes; otherwise a hash of its
     class list and annotation files (names, sizes and contents)."""
     root = Path(root)
-    meta = _synthetic_meta(root)
+    meta = synthetic_meta(root)
     if meta is not None:
         return {"kind": "vidlab-synthetic", "version": meta.get("version"), "seed": meta.get("seed"),
                 "params": meta.get("params"), "splits": meta.get("splits")}
@@ -125,9 +117,9 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
     root = Path(data_root)
     mean, std = tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
     train_tf = build_transforms(True, img_size=rec.img_size, mean=mean, std=std, scale=tuple(rec.crop_scale))
-    if rec.stream_clips and _synthetic_meta(root) is not None:
+    if rec.stream_clips and synthetic_meta(root) is not None:
         train = SyntheticStream(root, rec.stream_clips, num_frames=rec.num_frames, img_size=rec.img_size,
-                                transform=train_tf, seed=seed + _synthetic_meta(root).get("seed", 0))
+                                transform=train_tf, seed=seed + synthetic_meta(root).get("seed", 0))
     else:
         train = VideoClipDataset(root, "train", num_frames=rec.num_frames, transform=train_tf, on_error="skip",
                                  seed=seed)
@@ -140,7 +132,7 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
 def reversal_map(root: Path, classes: list) -> list:
     """For each class, the class of its clips played backwards: the partner in a time-reversed pair, itself for
     the time-symmetric classes of a vidlab synthetic set. Needs the dataset's meta.json."""
-    meta = _synthetic_meta(Path(root))
+    meta = synthetic_meta(Path(root))
     if not meta or "reversed_pairs" not in meta:
         raise ConfigError(f"{root}: the recipe's reversal_pairs needs a vidlab synthetic dataset (its meta.json "
                           "names the time-reversed pairs); set reversal_pairs=False for other data")
@@ -155,7 +147,7 @@ def reversal_map(root: Path, classes: list) -> list:
 
 
 def _reversed_pairs(root: Path) -> list:
-    meta = _synthetic_meta(root)
+    meta = synthetic_meta(root)
     return [list(p) for p in meta.get("reversed_pairs", [])] if meta else []
 
 
@@ -235,10 +227,11 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
                   **overrides}
     out = Path(out_dir) if out_dir is not None else None
+    resuming = out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp   # same run, cut short
     seed_everything(seed)
     model = create_model(name, **model_args)
     pretrain = None
-    if rec.pretrain and not (out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp):
+    if rec.pretrain and not resuming:
         pretrain = pretrain_model(model, name, rec, root, cache=out / "pretrain.pt" if out is not None else None,
                                   key=fp, seed=seed, device=str(resolve_device(device)), progress=progress,
                                   log=lambda line: print(line, file=sys.stderr))
@@ -259,16 +252,14 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
                      "sampling": "segment", "stream_clips": rec.stream_clips}}
     resumed = False
     if out is not None:
-        last = out / "last.pt"
-        old_fp = _checkpoint_fingerprint(last)
-        if resume and old_fp == fp:
+        if resuming:
             cfg.overwrite = False
         else:
             cfg.overwrite = True   # another recipe or dataset: the old run is stale
             # its summary goes first: an interrupted retraining must not leave the old summary beside new weights
             (out / "zoo.json").unlink(missing_ok=True)
     trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
-    if out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp:
+    if resuming:
         trainer.resume(out / "last.pt")
         resumed = True
     t0 = time.perf_counter()
@@ -487,10 +478,11 @@ def _step_seconds(model: nn.Module, rec: Recipe, repeats: int = 2) -> tuple[floa
 
 def _batch_seconds(ds, batch_size: int) -> float:
     """Seconds to read (render or decode, and transform) one batch of `ds`."""
+    n = max(1, min(batch_size, len(ds)))
     t0 = time.perf_counter()
-    for i in range(min(batch_size, len(ds))):
+    for i in range(n):
         ds[i]
-    return (time.perf_counter() - t0) * batch_size / max(1, min(batch_size, len(ds)))
+    return (time.perf_counter() - t0) * batch_size / n
 
 
 def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 0) -> dict[str, float]:
@@ -502,7 +494,6 @@ def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 
     batches x (pass + reading)), plus its frame pretraining's steps at the same time per frame. It is meant for
     ordering the runs and for a first ETA: two runs sharing the cores slow each other, which it does not see.
     MACs do not predict it (the nano models' time per MAC differs 20-fold)."""
-    from .pretrain import check_pretrain
     root = Path(data_root)
     out, old_threads = {}, torch.get_num_threads()
     torch.set_num_threads(max(1, threads))

@@ -46,7 +46,7 @@ from ..errors import ConfigError, DatasetError
 from .io import write_video
 
 __all__ = ["CLASSES", "REVERSED_PAIRS", "TIME_SYMMETRIC", "PRESETS", "SynthConfig", "synthetic_config",
-           "make_synthetic", "render_clip", "load_ground_truth", "SPLITS", "SyntheticStream"]
+           "make_synthetic", "render_clip", "load_ground_truth", "SPLITS", "SyntheticStream", "synthetic_meta"]
 
 # Each pair (a, b): a clip of b is a clip of a played backwards.
 REVERSED_PAIRS = [("slide_right", "slide_left"), ("rotate_cw", "rotate_ccw"), ("grow", "shrink"),
@@ -465,6 +465,16 @@ def _job(args):
     gt["label"], gt["class_name"] = np.array(ci), np.array(name)
     _save_npz_deterministic(Path(root) / "ground_truth" / split / f"{clip_id}.npz", gt)
     return split, ci, idx, clip_id
+
+
+def synthetic_meta(root) -> dict | None:
+    """The annotations/meta.json that `make_synthetic` writes under `root`, or None where `root` is not a vidlab
+    synthetic dataset (no such file, unreadable, or another dataset's)."""
+    try:
+        meta = json.loads((Path(root) / "annotations" / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("name") == "vidlab-synthetic" else None
 
 
 def _meta(cfg: SynthConfig, seed: int) -> dict:

@@ -400,7 +400,7 @@ class SIFANet(nn.Module):
         if T < self.cfg.stem_t or (T - self.cfg.stem_t) % st:
             raise ValueError(f"expected T >= {self.cfg.stem_t} with (T - {self.cfg.stem_t}) divisible by the stem's "
                              f"temporal stride {st}, got {tuple(x.shape)}")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T', H/4, W/4), T' = T/stem_t
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T', H/4, W/4), T' = (T - stem_t) / stride + 1
         return self.layer3(self.layer2(self.layer1(x)))
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
