@@ -3,6 +3,7 @@
     python benchmarks/gpu_course.py                                   # data/synthetic-k, data/checkpoints-k, 1 job
     python benchmarks/gpu_course.py --jobs 4 --clips-per-class 100    # 4 models at once; 100 + 20 clips per class
     python benchmarks/gpu_course.py --no-notebook --json out.json
+    python benchmarks/gpu_course.py --jobs 4 --time-limit 420  # stop the zoo after 7 min, measure what finished
 
 Steps: (1) `vidlab data synth --preset kinetics-like` into `--data` when it is missing (64 frames at 224 px;
 `--clips-per-class` lowers the preset's 250 train + 50 val clips per class, the ratio kept); (2) `vidlab zoo` on it
@@ -26,6 +27,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -116,6 +118,23 @@ def infer_throughput(model, batch: int, frames: int, size: int, device, iters: i
     return batch * iters / (time.perf_counter() - t0)
 
 
+def run_zoo(cmd: list[str], time_limit: float | None) -> int:
+    """Run the zoo command; after `time_limit` seconds interrupt it as Ctrl-C would (the zoo keeps what it finished
+    and its children's last.pt) and return 124."""
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    try:
+        return proc.wait(timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        print(f"gpu_course.py: --time-limit {time_limit:.0f} s reached; interrupting the zoo", flush=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return 124
+
+
 def run_notebook(path: Path, params: dict, results_dir: Path) -> None:
     """Execute a notebook with `params` injected after its parameters cell: papermill when installed, else its code
     cells in order in this process (outputs are not kept; the notebook writes its results.json)."""
@@ -155,6 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", help="default: cuda; on a machine without one the script says so and exits 0 "
                                      "(`make bench` runs every script); --device cpu runs it anyway")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 peak, for MFU")
+    p.add_argument("--time-limit", type=float, help="stop the zoo after this many seconds (Ctrl-C to it: the "
+                                                   "finished models are measured, the others left to resume)")
     p.add_argument("--no-notebook", action="store_true", help="skip notebook 08")
     p.add_argument("--json", help="write the rows (and the notebook's results) here")
     a = p.parse_args(argv)
@@ -187,9 +208,8 @@ def main(argv=None) -> int:
 
     sampler = GpuSampler() if device.type == "cuda" else None
     t0 = time.perf_counter()
-    rc = subprocess.call([sys.executable, "-m", "vidlab", "zoo", "--data", str(root), "--ckpt", str(ck),
-                          "--device", str(device), "--jobs", str(a.jobs), "--models", *models],
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    rc = run_zoo([sys.executable, "-m", "vidlab", "zoo", "--data", str(root), "--ckpt", str(ck),
+                  "--device", str(device), "--jobs", str(a.jobs), "--models", *models], a.time_limit)
     zoo_s = time.perf_counter() - t0
     gpu = sampler.stop() if sampler else {}
     print(f"zoo: exit {rc}, {zoo_s / 60:.1f} min; GPU utilisation during it: {gpu}", flush=True)
@@ -198,7 +218,7 @@ def main(argv=None) -> int:
     for name in models:
         run = load_or_train(name, root, ckpt_root=ck, device=str(device), train=False)
         if run is None:
-            print(f"{name}: not in the zoo (training failed?)")
+            print(f"{name}: no finished zoo run (stopped by --time-limit, or training failed)")
             continue
         m, T, S = run.metrics, run.num_frames, run.img_size
         classes = len(m["classes"])
@@ -229,14 +249,16 @@ def main(argv=None) -> int:
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1, default=str))
-    if not a.no_notebook and rc == 0:
+    done = [r["model"] for r in rows]
+    if not a.no_notebook and done:
         t0 = time.perf_counter()
         results_dir = Path(a.json).parent if a.json else Path("results")
         results_dir.mkdir(parents=True, exist_ok=True)
         run_notebook(REPO / "notebooks" / "08_train_and_compare.ipynb",
                      {"DEVICE": str(device), "DATA_ROOT": str(root.resolve()), "CKPT_ROOT": str(ck.resolve()),
-                      "MODELS": models}, results_dir)
-        print(f"notebook 08: executed on the zoo in {time.perf_counter() - t0:.0f} s; results in {results_dir}")
+                      "MODELS": done}, results_dir)
+        print(f"notebook 08: executed on the zoo's {len(done)} finished models in {time.perf_counter() - t0:.0f} s; "
+              f"results in {results_dir}")
     return rc
 
 

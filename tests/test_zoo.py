@@ -366,3 +366,24 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
     assert started == ["sifa_nano", "dualformer_nano", "r2plus1d_nano"]
     assert lines[0] == ("zoo: order sifa_nano, dualformer_nano, r2plus1d_nano (longest first); about 10 min for the "
                         "zoo (estimated from one timed step of each model)")
+
+
+def test_gpu_course_time_limit_interrupts_the_zoo_and_keeps_its_exit_code():
+    """benchmarks/gpu_course.py --time-limit: the zoo process group gets Ctrl-C after the limit (124), and a zoo that
+    ends in time returns its own exit code."""
+    import importlib.util
+    import sys
+    import time
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_course.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("gpu_course", path)
+        gpu_course = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gpu_course)
+    finally:
+        sys.path.remove(str(path.parent))
+    t0 = time.perf_counter()
+    assert gpu_course.run_zoo([sys.executable, "-c", "import time; time.sleep(60)"], 1.0) == 124
+    assert time.perf_counter() - t0 < 30
+    assert gpu_course.run_zoo([sys.executable, "-c", "raise SystemExit(3)"], 30.0) == 3
