@@ -117,9 +117,10 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
     root = Path(data_root)
     mean, std = tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
     train_tf = build_transforms(True, img_size=rec.img_size, mean=mean, std=std, scale=tuple(rec.crop_scale))
-    if rec.stream_clips and synthetic_meta(root) is not None:
+    meta = synthetic_meta(root) if rec.stream_clips else None
+    if meta is not None:
         train = SyntheticStream(root, rec.stream_clips, num_frames=rec.num_frames, img_size=rec.img_size,
-                                transform=train_tf, seed=seed + synthetic_meta(root).get("seed", 0))
+                                transform=train_tf, seed=seed + meta.get("seed", 0))
     else:
         train = VideoClipDataset(root, "train", num_frames=rec.num_frames, transform=train_tf, on_error="skip",
                                  seed=seed)
