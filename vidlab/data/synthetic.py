@@ -135,25 +135,34 @@ ORIENTED = ["triangle", "arrow", "ell", "tee", "bar"]
 ALL_SHAPES = list(SHAPES)
 
 
-def _fill_polygon(img_mask, verts):
-    """Even-odd rule rasterisation of a polygon (pixel centres), only inside its bounding box."""
-    h, w = img_mask.shape
+def _polygon_inside(verts, h, w):
+    """Even-odd rule rasterisation of a polygon (pixel centres) within its bounding box in an h x w frame:
+    `(y0, y1, x0, x1, inside)` with `inside` a bool (y1 - y0, x1 - x0) array, or None when the box is empty.
+
+    A pixel is inside when an odd number of edges cross its row to the right of it. Each edge's crossing depends
+    only on the row, so it is computed once per (row, edge), and the count for every pixel in one array operation."""
     x0, y0 = np.floor(verts.min(0)).astype(int)
     x1, y1 = np.ceil(verts.max(0)).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x0 >= x1 or y0 >= y1:
-        return img_mask
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
-    inside = np.zeros(ys.shape, bool)
-    vx, vy = verts[:, 0], verts[:, 1]
-    for i in range(len(verts)):
-        xa, ya, xb, yb = vx[i - 1], vy[i - 1], vx[i], vy[i]
-        if ya == yb:
-            continue
-        cross = (ya > ys) != (yb > ys)
-        xint = xa + (ys - ya) * (xb - xa) / (yb - ya)
-        inside ^= cross & (xs < xint)
-    img_mask[y0:y1, x0:x1] |= inside
+        return None
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] + np.float32(0.5)      # (rows, 1) pixel centres
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :, None] + np.float32(0.5)  # (1, cols, 1)
+    xb, yb = verts[:, 0], verts[:, 1]                                       # edge e runs from vertex e-1 to e
+    xa, ya = np.roll(xb, 1), np.roll(yb, 1)
+    cross = (ya > ys) != (yb > ys)                                          # (rows, edges); never a flat edge
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xint = xa + (ys - ya) * (xb - xa) / (yb - ya)                       # where the edge crosses the row
+    inside = np.count_nonzero(cross[:, None, :] & (xs < xint[:, None, :]), axis=-1) % 2 == 1
+    return y0, y1, x0, x1, inside
+
+
+def _fill_polygon(img_mask, verts):
+    """Set the pixels of `img_mask` (bool, h x w) whose centres are inside the polygon `verts` (even-odd rule)."""
+    box = _polygon_inside(verts, *img_mask.shape)
+    if box is not None:
+        y0, y1, x0, x1, inside = box
+        img_mask[y0:y1, x0:x1] |= inside
     return img_mask
 
 
@@ -318,12 +327,14 @@ def _scene(name, rng, cfg: SynthConfig):
     return (_reverse(scene) if reverse else scene), reverse
 
 
-def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_indices=None):
+def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_indices=None,
+                ground_truth: bool = True):
     """Frames uint8 (T, S, S, 3) and ground truth of one clip of class `name`.
 
     `frame_indices` (optional, within [0, cfg.num_frames)) rasterises only those frames of the clip's scene: the
     result equals `render_clip(...)` indexed at them (the scene is drawn in full, only the drawing is skipped), so a
-    training stream can draw a sampled clip at a quarter of the cost."""
+    training stream can draw a sampled clip at a quarter of the cost. `ground_truth=False` returns `(frames, None)`
+    and skips the masks and boxes (the same frames, bit for bit, for a stream that only needs the label)."""
     scene, reversed_ = _scene(name, rng, cfg)
     T, S, d = cfg.num_frames, cfg.size, cfg.difficulty
     if frame_indices is not None:
@@ -342,10 +353,12 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
     # one noise window per frame of the whole clip, drawn in order, so a subset of frames gets the same windows
     windows = [noise_rng.integers(0, pad + 1, 2) for _ in range(cfg.num_frames)] if d > 0 else []
     amps = np.stack([w[4] for w in bg["waves"]]).astype(np.float32)  # (waves, 3)
+    cx, cy, f, ph = (np.array([w[k] for w in bg["waves"]], np.float64)[:, None] for k in range(4))  # (waves, 1)
+    two_pi_f = 2 * np.pi * f
     base = bg["base"].astype(np.float32)
     frames = np.empty((T, S, S, 3), np.uint8)
     n_act = len(scene["actors"])
-    masks = np.zeros((n_act, T, S, S), bool)
+    masks = np.zeros((n_act, T, S, S) if ground_truth else (n_act, 0, 0, 0), bool)
     boxes = np.zeros((T, n_act, 4), np.float32)
     centres = np.zeros((T, n_act, 2), np.float32)
     dboxes = np.zeros((T, len(scene["distractors"]), 4), np.float32)
@@ -358,27 +371,35 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
 
     for i in range(T):
         # sin(a + b) = sin a cos b + cos a sin b: each grating is two outer products of 1-D waves
-        g = np.empty((len(bg["waves"]), S, S), np.float32)
-        for w, (cx, cy, f, ph, _) in enumerate(bg["waves"]):
-            a = 2 * np.pi * f * (u - bg["ox"][i]) * cx
-            b = 2 * np.pi * f * (u - bg["oy"][i]) * cy + ph
-            g[w] = np.outer(np.cos(b), np.sin(a)) + np.outer(np.sin(b), np.cos(a))  # (y, x)
+        a = two_pi_f * (u - bg["ox"][i]) * cx                  # (waves, S) phase along x
+        b = two_pi_f * (u - bg["oy"][i]) * cy + ph             # (waves, S) phase along y
+        g = (np.cos(b)[:, :, None] * np.sin(a)[:, None, :]
+             + np.sin(b)[:, :, None] * np.cos(a)[:, None, :]).astype(np.float32)  # (waves, y, x)
         img = (g.reshape(len(g), -1).T @ amps).reshape(S, S, 3) + base  # each grating has its own colour
         for k, o in enumerate(scene["distractors"]):
-            m = _fill_polygon(np.zeros((S, S), bool), poly(o, i))
-            img[m] = o["colour"]
-            dboxes[i, k] = _box(m)
-        for k, o in enumerate(scene["actors"]):
-            if not o["visible"][i]:
+            box = _polygon_inside(poly(o, i), S, S)
+            if box is None:  # off the frame: nothing drawn, an empty box
                 continue
-            m = _fill_polygon(np.zeros((S, S), bool), poly(o, i))
-            img[m] = o["colour"]
-            masks[:, i][:, m] = False  # a later actor occludes an earlier one
-            masks[k, i] = m
+            y0, y1, x0, x1, inside = box
+            img[y0:y1, x0:x1][inside] = o["colour"]
+            if ground_truth:
+                dboxes[i, k] = _box(inside) + np.array([x0, y0, x0, y0], np.float32) if inside.any() else 0
+        for k, o in enumerate(scene["actors"]):
+            if not o["visible"][i] or (box := _polygon_inside(poly(o, i), S, S)) is None:
+                continue
+            y0, y1, x0, x1, inside = box
+            img[y0:y1, x0:x1][inside] = o["colour"]
+            if ground_truth:
+                m = np.zeros((S, S), bool)
+                m[y0:y1, x0:x1] = inside
+                masks[:, i][:, m] = False  # a later actor occludes an earlier one
+                masks[k, i] = m
         if d > 0:  # sensor noise: a random window of a noise bank drawn once per clip (cheaper than per frame)
             oy, ox = windows[source[i]]
             img += noise[oy:oy + S, ox:ox + S]
         frames[i] = np.clip(img, 0, 255).astype(np.uint8)
+    if not ground_truth:
+        return frames, None
     for k, o in enumerate(scene["actors"]):
         centres[:, k, 0] = (o["x"] + jit[:, 0]) * S
         centres[:, k, 1] = (o["y"] + jit[:, 1]) * S
@@ -675,6 +696,6 @@ class SyntheticStream:
         label = index % len(self.classes)
         rng = np.random.default_rng([self.seed, 2 + self.epoch, label, index // len(self.classes)])
         frame_idx = sample_indices(self.cfg.num_frames, self.num_frames, self.sampling, train=True, rng=rng)
-        frames, _ = render_clip(self.classes[label], rng, self.cfg, frame_indices=frame_idx)
+        frames, _ = render_clip(self.classes[label], rng, self.cfg, frame_indices=frame_idx, ground_truth=False)
         g = torch.Generator().manual_seed(int(rng.integers(2**62)))
         return self.transform(frames, generator=g), label, index
