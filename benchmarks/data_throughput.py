@@ -1,11 +1,13 @@
-"""Clips per second of the data pipeline: decord vs PyAV decoding vs the uint8 memmap cache, at 0 and 2 workers.
+"""Clips per second of the data pipeline: decord vs PyAV decoding vs the uint8 memmap cache vs rendering fresh
+clips on the fly (`SyntheticStream`, what the zoo trains on), at 0 and 2 workers.
 
     python benchmarks/data_throughput.py                      # the synthetic default set (generated if missing)
     python benchmarks/data_throughput.py --data data/mini-k10 --frames 8 --size 112 --batches 20
 
 Each configuration runs one warm-up batch, then times `--batches` batches of `--batch-size` clips of
 `--frames` frames (segment sampling, training transform: random resized crop to `--size`, normalise) through a
-torch DataLoader. Prints a markdown table (clips/s, ms per clip) with the machine and date.
+torch DataLoader. The rendered stream (vidlab synthetic sets only) draws each clip at twice `--size` (at most the
+stored side) before the same transform. Prints a markdown table (clips/s, ms per clip) with the machine and date.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch
 
 from vidlab.data import VideoClipDataset, available_backends, build_transforms, make_synthetic
 from vidlab.data.cache import CachedClipDataset, build_cache
+from vidlab.data.synthetic import SyntheticStream, synthetic_meta
 from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
@@ -68,6 +71,12 @@ def main(argv=None):
         cds = CachedClipDataset(tmp, transform=tf, train=True)
         for w in args.workers:
             rows.append(("uint8 memmap cache", w, measure(cds, w, args.batch_size, args.batches)))
+    if synthetic_meta(root) is not None:
+        stream = SyntheticStream(root, clips_per_epoch=args.batch_size * (args.batches + 1) * 4,
+                                 num_frames=args.frames, img_size=args.size, transform=tf)
+        for w in args.workers:
+            rows.append((f"rendered on the fly ({stream.cfg.size} px)", w,
+                         measure(stream, w, args.batch_size, args.batches)))
     print(f"\n{len(ds)} {args.split} clips of {root}; {args.frames} frames -> {args.size}px, batch {args.batch_size}, "
           f"{args.batches} timed batches")
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; "

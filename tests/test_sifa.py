@@ -170,7 +170,7 @@ def test_swin_base_param_counts(deformable, expected):
 def test_nano_builds_and_gradients_reach_every_parameter():
     torch.manual_seed(0)
     m = vidlab.create_model("sifa_nano", num_classes=5, zero_init_residual=False)
-    assert 2.5e6 < count_params(m) < 3.5e6
+    assert 1.0e6 < count_params(m) < 1.6e6 and m.cfg.dual_head and m.cfg.global_context
     x = torch.randn(2, 3, 8, 64, 64)
     with torch.no_grad():  # move the offsets off zero so the MSM branch is exercised too
         for mod in m.modules():
@@ -178,7 +178,10 @@ def test_nano_builds_and_gradients_reach_every_parameter():
                 mod.conv_offset.weight.normal_(0, 0.01)
     out = m(x)
     assert out.shape == (2, 5)
-    out.logsumexp(-1).sum().backward()
+    main, dual = m.forward_heads(x)   # training uses both heads (CE(main) + CE(dual)); eval averages them
+    expected = torch.log((main.softmax(-1) + dual.softmax(-1)) / 2)
+    assert torch.allclose(out, expected, atol=1e-5) and dual.shape == (2, 5)
+    (main.logsumexp(-1).sum() + dual.logsumexp(-1).sum()).backward()
     dead = [k for k, p in m.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not dead, dead
 
@@ -219,9 +222,16 @@ def test_stem_with_temporal_stride_one_keeps_every_frame_pair():
     with capture(m) as maps:
         out = m(torch.randn(2, 3, 8, 32, 32))
     assert out.shape == (2, 5)
-    offsets = [v for k, v in maps.items() if k.endswith(".offsets")]
-    assert len(offsets) == 3 and all(v.shape[3] == 7 for v in offsets)  # (B, K, 2, T', H, W), T' = 8 - 2 + 1
-    assert m(torch.randn(1, 3, 5, 32, 32)).shape == (1, 5)               # any T >= 2
+    offsets = {k: v for k, v in maps.items() if k.endswith(".offsets")}
+    # (B, K, 2, T', H, W), T' = 8 - 2 + 1; the dual head's res5 (layer4_dual) sees T' / 2 after its time pooling
+    main = {k: v for k, v in offsets.items() if not k.startswith("layer4_dual")}
+    assert len(main) == 3 and all(v.shape[3] == 7 for v in main.values())
+    assert offsets["layer4_dual.1.sifa.offsets"].shape[3] == 3
+    assert m(torch.randn(1, 3, 5, 32, 32)).shape == (1, 5)               # any T >= 3 (the dual head pools T' by 2)
+    with pytest.raises(ValueError, match="dual head pools res4 over time"):
+        m(torch.randn(1, 3, 2, 32, 32))
+    plain = vidlab.create_model("sifa_nano", num_classes=5, stem_stride_t=1, dual_head=False).eval()
+    assert plain(torch.randn(1, 3, 2, 32, 32)).shape == (1, 5)           # without it any T >= 2
 
 
 # --- capture ---------------------------------------------------------------------------------------------------
@@ -232,13 +242,14 @@ def test_capture_kinds_and_shapes_for_every_sifa_block():
     with capture(m) as maps:
         m(x)
     blocks = [n for n, mod in m.named_modules() if isinstance(mod, InterFrameAttention)]
-    assert blocks == ["layer2.1.sifa", "layer3.1.sifa", "layer4.1.sifa"]
-    sizes = {"layer2.1.sifa": 8, "layer3.1.sifa": 4, "layer4.1.sifa": 2}
+    assert blocks == ["layer2.1.sifa", "layer3.1.sifa", "layer4.1.sifa", "layer4_dual.1.sifa"]
+    # the dual head's res5 runs at stride 1 on res4 pooled over time: 4 -> 2 feature frames, res4's 4x4 grid
+    sizes = {"layer2.1.sifa": (4, 8), "layer3.1.sifa": (4, 4), "layer4.1.sifa": (4, 2), "layer4_dual.1.sifa": (2, 4)}
     for b in blocks:
-        s = sizes[b]
-        assert maps[f"{b}.offsets"].shape == (2, 9, 2, 4, s, s)
-        assert maps[f"{b}.neighbour_weights"].shape == (2, 9, 4, s, s)
-        assert maps[f"{b}.motion_map"].shape == (2, 4, s, s)
+        t, s = sizes[b]
+        assert maps[f"{b}.offsets"].shape == (2, 9, 2, t, s, s)
+        assert maps[f"{b}.neighbour_weights"].shape == (2, 9, t, s, s)
+        assert maps[f"{b}.motion_map"].shape == (2, t, s, s)
         assert maps[f"{b}.neighbour_weights"][:, :, -1].abs().max() == 0  # no frame after the last
     assert maps["layer2.1.sifa.motion_map"][:, :-1].min() > 0
 

@@ -409,6 +409,9 @@ class SIFANet(nn.Module):
         logits = self.fc(self.drop(self.layer4(x3).mean(dim=(2, 3, 4))))
         if not self.cfg.dual_head:
             return logits, None
+        if x3.shape[2] < 2:
+            raise ValueError(f"the dual head pools res4 over time by 2 and needs T' >= 2 feature frames; "
+                             f"{x.shape[2]} input frames give T' = {x3.shape[2]} (use more frames, or dual_head=False)")
         xd = self.layer4_dual(self.maxpool_dual(x3))                            # (B, C, T'/2, H/16, W/16)
         return logits, self.fc_dual(self.drop(xd.mean(dim=(2, 3, 4))))
 
@@ -818,13 +821,17 @@ def sifa_swin_base(num_classes=400, num_frames=64, img_size=224, **overrides):
                                       "drop_path_rate": 0.5, **overrides}))
 
 
-@register_model(recipe=Recipe(lr=3e-3, epochs=40, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), converter=checkpoint_filter_fn, info=ModelInfo(
+# The nano's recipe: 64-px crops (SIFA's 3x3 offsets need room to point somewhere at res3-res5), 40 epochs of 1,920
+# fresh clips at lr 3e-3. The model leaves its plateau after ~35k clips at a high learning rate (docs/benchmarks.md).
+@register_model(recipe=Recipe(lr=3e-3, epochs=40, batch_size=16, num_frames=8, img_size=64, stream_clips=1920),
+                converter=checkpoint_filter_fn, info=ModelInfo(
     paper=_PAPER, url=_URL, variant="SIFA-Net nano (vidlab)", input="8x128x128", views="1x1",
     flops_convention="vidlab.profile MACs (SIFA op counted)",
-    notes=("vidlab's teaching size: C2D ResNet with basic blocks, widths 32/64/128/256, [1,2,2,2] blocks, SIFA "
-           "after the first 3x3 of the second block of res3-res5, stem (2,7,7) stride (2,2,2): T' = 4 at 8 "
-           "frames. No GBottleneck or dual head (flags global_context / dual_head).")))
+    notes=("vidlab's teaching size: C2D ResNet with basic blocks, widths 16/32/64/128, stem 16, [1,2,2,2] blocks, "
+           "SIFA after the first 3x3 of the second block of res3-res5 and global context (GBottleneck's GC unit) "
+           "in the first, the released dual head (res5 on time-pooled res4, CE(main) + CE(dual)); stem (2,7,7) "
+           "stride (2,2,2): T' = 4 at 8 frames. Trained at 8x64x64.")))
 def sifa_nano(num_classes=400, num_frames=8, img_size=128, **overrides):
     return SIFANet(_net_cfg(num_classes, num_frames, img_size, overrides, block="basic", layers=(1, 2, 2, 2),
-                            widths=(32, 64, 128, 256), stem_width=32, stem_t=2, global_context=False,
-                            dual_head=False, dropout=0.0))
+                            widths=(16, 32, 64, 128), stem_width=16, stem_t=2, global_context=True,
+                            dual_head=True, dropout=0.0))

@@ -475,7 +475,7 @@ def video_focalnet_base(num_classes=400, num_frames=8, img_size=224, **kw):
     return _build(num_classes, num_frames, img_size, **kw)
 
 
-@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=2400,
+@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=18, batch_size=16, num_frames=8, img_size=32, stream_clips=2400,
                               pretrain={"model": {"design": "spatial"}}),    # frame pretraining of the 2D FocalNet
                 info=ModelInfo(
     paper=_PAPER, url=_URL, variant="vidlab nano (C 32, depths 1-1-2-1)", input="8x128x128", views="1x1",
