@@ -157,15 +157,6 @@ def _polygon_inside(verts, h, w):
     return y0, y1, x0, x1, inside
 
 
-def _fill_polygon(img_mask, verts):
-    """Set the pixels of `img_mask` (bool, h x w) whose centres are inside the polygon `verts` (even-odd rule)."""
-    box = _polygon_inside(verts, *img_mask.shape)
-    if box is not None:
-        y0, y1, x0, x1, inside = box
-        img_mask[y0:y1, x0:x1] |= inside
-    return img_mask
-
-
 def _hsv_colour(rng, sat=(0.6, 1.0), val=(0.75, 1.0)):
     h, s, v = rng.uniform(0, 1), rng.uniform(*sat), rng.uniform(*val)
     i = int(h * 6) % 6
