@@ -171,6 +171,8 @@ def main(argv=None) -> int:
     p.add_argument("--ckpt", default="data/checkpoints-k", help="zoo folder for this data")
     p.add_argument("--models", nargs="+", help="models (default: every *_nano)")
     p.add_argument("--jobs", type=int, default=1, help="models trained at once on the GPU (default 1)")
+    p.add_argument("--threads", type=int, help="torch threads per model, one fewer DataLoader workers (default: "
+                                               "cores // jobs)")
     p.add_argument("--device", help="default: cuda; on a machine without one the script says so and exits 0 "
                                      "(`make bench` runs every script); --device cpu runs it anyway")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 peak, for MFU")
@@ -209,7 +211,8 @@ def main(argv=None) -> int:
     sampler = GpuSampler() if device.type == "cuda" else None
     t0 = time.perf_counter()
     rc = run_zoo([sys.executable, "-m", "vidlab", "zoo", "--data", str(root), "--ckpt", str(ck),
-                  "--device", str(device), "--jobs", str(a.jobs), "--models", *models], a.time_limit)
+                  "--device", str(device), "--jobs", str(a.jobs), "--models", *models,
+                  *(["--threads", str(a.threads)] if a.threads else [])], a.time_limit)
     zoo_s = time.perf_counter() - t0
     gpu = sampler.stop() if sampler else {}
     print(f"zoo: exit {rc}, {zoo_s / 60:.1f} min; GPU utilisation during it: {gpu}", flush=True)
@@ -244,7 +247,7 @@ def main(argv=None) -> int:
               f"{f(r['train_min'], 5)} {f(r['pipeline_clips_s'], 9, 0)} {f(r['step_clips_s'], 9, 0)} "
               f"{f(r['step_share'], 6, 2)} {f(r['infer_clips_s'], 10, 0)} {f(r['gflops_per_clip'], 7, 3)} "
               f"{100 * r['mfu_step']:6.2f}%")
-    out = {**stamp, "data": str(root), "data_s": data_s, "jobs": a.jobs, "zoo_s": zoo_s, "zoo_exit": rc, "gpu": gpu,
+    out = {**stamp, "data": str(root), "data_s": data_s, "jobs": a.jobs, "threads": a.threads, "zoo_s": zoo_s, "zoo_exit": rc, "gpu": gpu,
            "rows": rows}
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -158,6 +158,36 @@ def test_init_std_none_gives_fan_in_scaled_linear_weights():
         released.layers[0].blocks[0].modulation.h.weight.std().item(), rel=0.2)     # convolutions: PyTorch's default both
 
 
+def test_identity_temporal_init_starts_as_the_spatial_design_and_then_learns_time():
+    """temporal_init="identity" (h_temporal weight 0, bias 1): M_t = 1, so the video model with the spatial design's
+    weights computes exactly what the 2D FocalNet computes; one optimiser step later the temporal branch is live."""
+    torch.manual_seed(0)
+    spatial = nano(design="spatial", img_size=32, num_classes=5).eval()
+    video = nano(temporal_init="identity", img_size=32, num_classes=5)
+    report = video.load_state_dict(spatial.state_dict(), strict=False)
+    assert report.unexpected_keys == [] and {k.rsplit(".", 2)[-2] for k in report.missing_keys} <= {
+        "f_temporal", "0", "h_temporal"}
+    x = torch.randn(2, 3, 4, 32, 32)
+    torch.testing.assert_close(video.eval()(x), spatial(x), atol=0, rtol=0)
+    # released init: M_t is not 1, the two differ
+    default = nano(img_size=32, num_classes=5)
+    default.load_state_dict(spatial.state_dict(), strict=False)
+    assert not torch.allclose(default.eval()(x), spatial(x))
+    # the temporal convolutions get no gradient at the first step (h_temporal's weight is 0), h_temporal does;
+    # after one step the whole temporal branch gets gradient
+    video.train()
+    opt = torch.optim.SGD(video.parameters(), lr=0.1)
+    video(x).logsumexp(-1).sum().backward()
+    mod = video.layers[0].blocks[0].modulation
+    assert mod.h_temporal.weight.grad.abs().sum() > 0 and mod.focal_layers_temporal[0][0].weight.grad.abs().sum() == 0
+    opt.step()
+    opt.zero_grad()
+    video(x).logsumexp(-1).sum().backward()
+    assert mod.focal_layers_temporal[0][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="temporal_init"):
+        nano(temporal_init="zeros")
+
+
 def test_capture_kinds_shapes_and_consistency():
     m = nano().eval()
     x = torch.randn(2, 3, 4, 64, 64)

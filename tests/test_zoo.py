@@ -358,6 +358,14 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
 
     assert zoo._makespan([], [5, 4, 3, 3], 2) == 8 and zoo._makespan([2], [5], 2) == 5
     assert zoo._makespan([4, 1], [3], 2) == 4
+    # the ETA after some runs finished: with estimates, scaled by measured / estimated; without, the recipe epochs at
+    # the finished runs' seconds per epoch; what a running model has done comes off (8 jobs: no queue)
+    t0 = {"r2plus1d_nano": 0.0, "sifa_nano": 0.0, "dualformer_nano": 0.0}
+    assert zoo._zoo_eta(120.0, t0, {"r2plus1d_nano": 120.0}, ["sifa_nano", "dualformer_nano"], [], 8,
+                        work={"r2plus1d_nano": 60.0, "sifa_nano": 600.0, "dualformer_nano": 120.0}) == 1080.0
+    per_epoch = 120.0 / recs["r2plus1d_nano"].epochs
+    assert zoo._zoo_eta(120.0, t0, {"r2plus1d_nano": 120.0}, ["sifa_nano"], ["dualformer_nano"], 1) == \
+        pytest.approx(max(0.0, 6 * per_epoch - 120.0) + recs["dualformer_nano"].epochs * per_epoch)
     started = []
     monkeypatch.setattr(zoo, "_child_command", lambda name, *a: started.append(name) or [sys.executable, "-c", ""])
     lines = []

@@ -567,6 +567,21 @@ def _makespan(busy: list[float], queue: list[float], jobs: int) -> float:
     return max(free) if free else 0.0
 
 
+def _zoo_eta(now: float, started: dict, spent: dict, running: list[str], queue: list[str], jobs: int,
+             work: dict[str, float] | None = None) -> float:
+    """Seconds left for a parallel zoo: each unfinished model's expected seconds (its estimate scaled by measured /
+    estimated of the finished runs; without estimates, its recipe's epochs x the seconds per epoch of the finished
+    runs), less the time the running ones have had, list-scheduled on the `jobs` workers."""
+    if work:
+        scale = sum(spent.values()) / max(1e-9, sum(work.get(n, 0.0) for n in spent))
+        need = {n: scale * work.get(n, 0.0) for n in [*running, *queue]}
+    else:
+        per_epoch = sum(spent.values()) / max(1, sum(get_recipe(n).epochs for n in spent))
+        need = {n: per_epoch * get_recipe(n).epochs for n in [*running, *queue]}
+    busy = [max(0.0, need[n] - (now - started[n])) for n in running]
+    return _makespan(busy, [need[n] for n in queue], jobs)
+
+
 def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: int, jobs: int, threads: int,
                     log, work: dict[str, float] | None = None) -> None:
     """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
@@ -591,8 +606,7 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                     log(f"[{name:{width}s}] {line.rstrip()}")
 
     env = {**os.environ, "VIDLAB_ZOO_CHILD": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    t_start, done_epochs = time.perf_counter(), 0
-    total_epochs = sum(get_recipe(n).epochs for n in todo)
+    done_epochs, total_epochs = 0, sum(get_recipe(n).epochs for n in todo)
     try:
         while queue or running:
             while queue and len(running) < jobs and not failed:
@@ -616,14 +630,8 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                 spent[name] = now - started[name]
                 done_epochs += get_recipe(name).epochs
                 left = total_epochs - done_epochs
-                if work and left:
-                    # ETA: the estimates, scaled by measured / estimated of the finished runs, scheduled on the jobs
-                    scale = sum(spent.values()) / max(1e-9, sum(work.get(n, 0.0) for n in spent))
-                    busy = [max(0.0, scale * work.get(n, 0.0) - (now - started[n])) for n in running]
-                    eta = _makespan(busy, [scale * work.get(n, 0.0) for n in queue], jobs)
-                elif left:   # the seconds per recipe epoch so far (all runs together) x the epochs still to train
-                    eta = (now - t_start) / done_epochs * left
                 if left:
+                    eta = _zoo_eta(now, started, spent, list(running), queue, jobs, work)
                     with lock:
                         log(f"zoo: {len(todo) - len(queue) - len(running)} of {len(todo)} trained; about "
                             f"{eta / 60:.0f} min left for the zoo")

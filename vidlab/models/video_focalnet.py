@@ -302,12 +302,16 @@ class VideoFocalNetConfig:
     use_postln_in_modulation: bool = False  # official option: LayerNorm on q * M_s * M_t before proj (off in releases)
     normalize_modulator: bool = False       # official option: contexts divided by focal_level + 1 (off in releases)
     init_std: float | None = 0.02           # Linear weights ~ trunc-normal(init_std) as released; None: std 1/sqrt(fan_in)
+    temporal_init: str = "default"          # h_temporal: "default" (released: PyTorch's Conv1d init) | "identity"
+                                            # (weight 0, bias 1: M_t = 1, each block starts as the spatial design)
 
     def __post_init__(self):
         if self.design not in DESIGNS:
             raise ValueError(f"design must be one of {DESIGNS}, got {self.design!r}")
         if self.temporal_conv not in TEMPORAL_CONVS:
             raise ValueError(f"temporal_conv must be one of {TEMPORAL_CONVS}, got {self.temporal_conv!r}")
+        if self.temporal_init not in ("default", "identity"):
+            raise ValueError(f"temporal_init must be 'default' or 'identity', got {self.temporal_init!r}")
         stride = self.patch_size * 2 ** (len(self.depths) - 1)
         if self.img_size % stride:
             raise ValueError(f"img_size must be a multiple of {stride}, got {self.img_size}")
@@ -342,6 +346,15 @@ class VideoFocalNet(nn.Module):
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.apply(self._init_weights)
+        if cfg.temporal_init == "identity" and cfg.design != "spatial":
+            # M_t = h_temporal(A_t) = 1 whatever A_t: q * M_s * M_t = q * M_s, so the network starts as the 2D
+            # FocalNet its spatial weights come from (frame pretraining or ImageNet), as an inflated image model
+            # should, and the temporal branch grows from there (h_temporal's weight gets gradient at once; the
+            # branch's convolutions from the second step on, as ILA's zero-initialised skips do)
+            for blk in self.modules():
+                if isinstance(blk, SpatioTemporalFocalModulation):
+                    nn.init.zeros_(blk.h_temporal.weight)
+                    nn.init.ones_(blk.h_temporal.bias)
 
     def _init_weights(self, m: nn.Module) -> None:
         # as released: Linear trunc-normal(.02)/0, LayerNorm 1/0, convolutions keep PyTorch's default
@@ -476,7 +489,8 @@ def video_focalnet_base(num_classes=400, num_frames=8, img_size=224, **kw):
 
 
 @register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=18, batch_size=16, num_frames=8, img_size=32, stream_clips=2400,
-                              pretrain={"model": {"design": "spatial"}}),    # frame pretraining of the 2D FocalNet
+                              pretrain={"model": {"design": "spatial"}},     # frame pretraining of the 2D FocalNet
+                              model={"temporal_init": "identity"}),          # ...which the video model starts as
                 info=ModelInfo(
     paper=_PAPER, url=_URL, variant="vidlab nano (C 32, depths 1-1-2-1)", input="8x128x128", views="1x1",
     params_reported=None, params_official=2_587_118, gflops_reported=None,
