@@ -247,8 +247,8 @@ def main(argv=None) -> int:
               f"{f(r['train_min'], 5)} {f(r['pipeline_clips_s'], 9, 0)} {f(r['step_clips_s'], 9, 0)} "
               f"{f(r['step_share'], 6, 2)} {f(r['infer_clips_s'], 10, 0)} {f(r['gflops_per_clip'], 7, 3)} "
               f"{100 * r['mfu_step']:6.2f}%")
-    out = {**stamp, "data": str(root), "data_s": data_s, "jobs": a.jobs, "threads": a.threads, "zoo_s": zoo_s, "zoo_exit": rc, "gpu": gpu,
-           "rows": rows}
+    out = {**stamp, "data": str(root), "data_s": data_s, "jobs": a.jobs, "threads": a.threads, "zoo_s": zoo_s,
+           "zoo_exit": rc, "gpu": gpu, "rows": rows}
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1, default=str))

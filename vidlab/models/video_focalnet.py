@@ -114,7 +114,8 @@ class SpatioTemporalFocalModulation(nn.Module):
 
     def __init__(self, dim: int, focal_level: int = 2, focal_window: int = 3, focal_factor: int = 2,
                  design: str = "parallel", temporal_conv: str = "dense", proj_drop: float = 0.0,
-                 use_postln_in_modulation: bool = False, normalize_modulator: bool = False):
+                 use_postln_in_modulation: bool = False, normalize_modulator: bool = False,
+                 temporal_init: str = "default"):
         super().__init__()
         self.dim, self.focal_level, self.design = dim, focal_level, design
         self.normalize_modulator = normalize_modulator
@@ -138,6 +139,13 @@ class SpatioTemporalFocalModulation(nn.Module):
                 nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, groups=groups, bias=False), nn.GELU())
                 for k in kernel_sizes)
             self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
+            if temporal_init == "identity":
+                # M_t = h_temporal(A_t) = 1 whatever A_t: q * M_s * M_t = q * M_s, so the block starts as the 2D
+                # block its spatial weights come from (frame pretraining or ImageNet), as an inflated image model
+                # should; h_temporal's weight gets gradient at once, the temporal convolutions from the second
+                # step on (as ILA's zero-initialised skips)
+                nn.init.zeros_(self.h_temporal.weight)
+                nn.init.ones_(self.h_temporal.bias)
         # official options, off in every released Video-FocalNet: a LayerNorm on q * M_s * M_t before `proj`,
         # which rescales the product of three factors to unit size; and the aggregated contexts divided by L + 1
         # (`normalize_modulator`)
@@ -214,7 +222,8 @@ class VideoFocalNetBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.modulation = SpatioTemporalFocalModulation(dim, cfg.focal_level, cfg.focal_window, cfg.focal_factor,
                                                         cfg.design, cfg.temporal_conv, cfg.drop_rate,
-                                                        cfg.use_postln_in_modulation, cfg.normalize_modulator)
+                                                        cfg.use_postln_in_modulation, cfg.normalize_modulator,
+                                                        cfg.temporal_init)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio), drop=cfg.drop_rate)
@@ -345,16 +354,7 @@ class VideoFocalNet(nn.Module):
                                           dpr[start:start + depth]))
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
-        self.apply(self._init_weights)
-        if cfg.temporal_init == "identity" and cfg.design != "spatial":
-            # M_t = h_temporal(A_t) = 1 whatever A_t: q * M_s * M_t = q * M_s, so the network starts as the 2D
-            # FocalNet its spatial weights come from (frame pretraining or ImageNet), as an inflated image model
-            # should, and the temporal branch grows from there (h_temporal's weight gets gradient at once; the
-            # branch's convolutions from the second step on, as ILA's zero-initialised skips do)
-            for blk in self.modules():
-                if isinstance(blk, SpatioTemporalFocalModulation):
-                    nn.init.zeros_(blk.h_temporal.weight)
-                    nn.init.ones_(blk.h_temporal.bias)
+        self.apply(self._init_weights)     # Linear and LayerNorm only: h_temporal keeps its temporal_init
 
     def _init_weights(self, m: nn.Module) -> None:
         # as released: Linear trunc-normal(.02)/0, LayerNorm 1/0, convolutions keep PyTorch's default
