@@ -278,7 +278,12 @@ def test_frame_pretraining_is_skipped_with_a_note_on_other_data(smoke_data, tmp_
                                           "frames": 40, "batch_size": 4, "num_frames": 2})
     run = train_run("sifa_nano", other, None, rec=rec, progress=False)
     assert run.metrics["pretrain"] == {"skipped": "not a vidlab synthetic dataset"}
-    assert "frame pretraining skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "frame pretraining skipped" in err
+    # the recipe's time reversals need the synthetic set's pairs: skipped as well, twice the batch of stored clips
+    assert rec.reversal_pairs and run.metrics["time_reversal"] is False
+    assert f"reversal_pairs skipped: {other} is not a vidlab synthetic dataset" in err
+    assert f"batches of {2 * rec.batch_size} clips" in err
 
 
 def test_cli_zoo_status_and_unknown_model(smoke_data, tmp_path, capsys):

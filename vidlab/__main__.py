@@ -261,11 +261,10 @@ def cmd_train(args) -> int:
             print(f"frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
                   f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
                   f"{report['loaded']} tensors loaded, {report['new']} start fresh")
-    time_reversal = None
-    if rec.reversal_pairs:
-        from .zoo import reversal_map
-        time_reversal = reversal_map(root, classes)
-    cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
+    from .zoo import recipe_reversal
+    time_reversal, batch_size = recipe_reversal(rec, root, classes, args.model,
+                                                log=print if rank() == 0 else (lambda line: None))
+    cfg = TrainConfig(epochs=rec.epochs, batch_size=batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, optimizer=rec.optimizer, adam_eps=rec.adam_eps,
                       clip_grad=rec.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,

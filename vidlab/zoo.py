@@ -130,6 +130,22 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
     return train, val
 
 
+def recipe_reversal(rec: Recipe, root, classes: list, name: str, log=print) -> tuple[list | None, int]:
+    """(time_reversal, batch_size) of a recipe on `root`. With `reversal_pairs` on a vidlab synthetic set: each
+    class's partner (`reversal_map`) and the recipe's batch, which the reversals double in every step. On other
+    data, whose classes have no known time-reversed partners, one line says the reversals are skipped, and each step
+    takes twice the recipe's batch of clips instead (the same clips per step). Without `reversal_pairs`: (None,
+    the recipe's batch)."""
+    if not rec.reversal_pairs:
+        return None, rec.batch_size
+    meta = synthetic_meta(Path(root))
+    if not meta or "reversed_pairs" not in meta:
+        log(f"{name}: reversal_pairs skipped: {root} is not a vidlab synthetic dataset (its meta.json names the "
+            f"time-reversed pairs); batches of {2 * rec.batch_size} clips instead of {rec.batch_size} + reversals")
+        return None, 2 * rec.batch_size
+    return reversal_map(root, classes), rec.batch_size
+
+
 def reversal_map(root: Path, classes: list) -> list:
     """For each class, the class of its clips played backwards: the partner in a time-reversed pair, itself for
     the time-symmetric classes of a vidlab synthetic set. Needs the dataset's meta.json."""
@@ -276,12 +292,13 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     if num_workers is None:
         num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
                                      torch.get_num_threads())
-    cfg = TrainConfig(epochs=rec.epochs, batch_size=rec.batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
+    time_reversal, batch_size = recipe_reversal(rec, root, classes, name, log=lambda line: print(line, file=sys.stderr))
+    cfg = TrainConfig(epochs=rec.epochs, batch_size=batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
                       device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
                       num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps, amp=amp,
-                      time_reversal=reversal_map(root, classes) if rec.reversal_pairs else None)
+                      time_reversal=time_reversal)
     meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
                      "sampling": "segment", "stream_clips": rec.stream_clips}}
@@ -317,7 +334,7 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         "frame_order": {k: v for k, v in fo.items() if k != "rows"},
         "train_time_s": round(pre_s + sum(float(h.get("time_s") or 0) for h in history), 1),
         "time_to_target_s": _time_to_target(history, start=pre_s), "target_top1": TARGET_TOP1,
-        "pretrain": pretrain,
+        "pretrain": pretrain, "time_reversal": time_reversal is not None,
         "epochs": len(history), "best_epoch": trainer.best_epoch, "recipe": rec.to_dict(), "fingerprint": fp,
         "overrides": overrides, "params": sum(p.numel() for p in model.parameters()), "resumed": resumed,
         "device": str(trainer.device), "threads": torch.get_num_threads(), "wall_s": round(wall, 1),
