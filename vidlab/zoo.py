@@ -283,7 +283,9 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     model = create_model(name, **model_args)
     pretrain = None
     if rec.pretrain and not resuming:
-        pretrain = pretrain_model(model, name, rec, root, cache=out / "pretrain.pt" if out is not None else None,
+        # build overrides shape the frame model too, so that its weights fit the video model they initialise
+        pre_rec = rec.replace(model={**rec.model, **overrides}) if overrides else rec
+        pretrain = pretrain_model(model, name, pre_rec, root, cache=out / "pretrain.pt" if out is not None else None,
                                   key=fp, seed=seed, device=str(resolve_device(device)), progress=progress,
                                   log=lambda line: print(line, file=sys.stderr))
     elif rec.pretrain:   # resuming: the weights come from last.pt, the pretraining's report from its cache
