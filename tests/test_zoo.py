@@ -172,7 +172,6 @@ def test_a_pretraining_recipe_pretrains_once_and_counts_the_time(smoke_data, tmp
     assert calls == [1] and again.metrics["pretrain"]["time_s"] == pre["time_s"]
 
 
-
 def test_build_overrides_shape_the_frame_model_too(smoke_data, tmp_path):
     """A width override (`--model-arg`, `load_or_train(**overrides)`) builds the frame model at that width, so
     every pretrained tensor fits the video model: only the two heads start fresh, as without the override."""
@@ -182,6 +181,7 @@ def test_build_overrides_shape_the_frame_model_too(smoke_data, tmp_path):
                     overrides={"widths": (8, 16, 32, 64), "stem_width": 8})
     assert run.model.num_features == 64
     assert run.metrics["pretrain"]["new"] == 4 and run.metrics["pretrain"]["loaded"] > 0
+
 
 # ---- the zoo ----------------------------------------------------------------------------------------------------
 
