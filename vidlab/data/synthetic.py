@@ -140,20 +140,29 @@ def _polygon_inside(verts, h, w):
     `(y0, y1, x0, x1, inside)` with `inside` a bool (y1 - y0, x1 - x0) array, or None when the box is empty.
 
     A pixel is inside when an odd number of edges cross its row to the right of it. Each edge's crossing depends
-    only on the row, so it is computed once per (row, edge), and the count for every pixel in one array operation."""
-    x0, y0 = np.floor(verts.min(0)).astype(int)
-    x1, y1 = np.ceil(verts.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    only on the row, so it is computed once per (row, edge); the pixels left of a crossing are counted with exact
+    comparisons (`searchsorted`), and a cumulative count along the row gives every pixel's parity."""
+    (lx, ly), (hx, hy) = verts.min(0).tolist(), verts.max(0).tolist()
+    x0, y0 = max(math.floor(lx), 0), max(math.floor(ly), 0)
+    x1, y1 = min(math.ceil(hx) + 1, w), min(math.ceil(hy) + 1, h)
     if x0 >= x1 or y0 >= y1:
         return None
     ys = np.arange(y0, y1, dtype=np.float32)[:, None] + np.float32(0.5)      # (rows, 1) pixel centres
     xs = np.arange(x0, x1, dtype=np.float32)[None, :, None] + np.float32(0.5)  # (1, cols, 1)
     xb, yb = verts[:, 0], verts[:, 1]                                       # edge e runs from vertex e-1 to e
-    xa, ya = np.roll(xb, 1), np.roll(yb, 1)
+    prev = np.concatenate((verts[-1:], verts[:-1]))
+    xa, ya = prev[:, 0], prev[:, 1]
     cross = (ya > ys) != (yb > ys)                                          # (rows, edges); never a flat edge
     with np.errstate(divide="ignore", invalid="ignore"):
         xint = xa + (ys - ya) * (xb - xa) / (yb - ya)                       # where the edge crosses the row
-    inside = np.count_nonzero(cross[:, None, :] & (xs < xint[:, None, :]), axis=-1) % 2 == 1
+    # crossing (r, e) lies right of the first k pixel centres of row r (k = #{j: xs[j] < xint[r, e]}), so pixel j
+    # counts the crossings of its row with k > j: a cumulative count from the row's right end
+    rows, cols = y1 - y0, x1 - x0
+    r, e = np.nonzero(cross)
+    k = np.searchsorted(xs.reshape(-1), xint[r, e])
+    count = np.bincount(r * (cols + 1) + k, minlength=rows * (cols + 1)).reshape(rows, cols + 1)  # crossings per k
+    right = np.cumsum(count[:, ::-1], axis=1)[:, ::-1]                     # right[r, j] = #crossings with k >= j
+    inside = (right[:, 1:] & 1).astype(bool)                                # k > j: odd means inside
     return y0, y1, x0, x1, inside
 
 
@@ -340,9 +349,10 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
     jit = bg["jitter"]
     noise_rng = np.random.default_rng(scene["noise_seed"])
     pad = S // 4
-    noise = noise_rng.standard_normal((S + pad, S + pad, 3), dtype=np.float32) * np.float32(6 * d)
+    noise = noise_rng.standard_normal((S + pad, S + pad, 3), dtype=np.float32)
+    noise *= np.float32(6 * d)
     # one noise window per frame of the whole clip, drawn in order, so a subset of frames gets the same windows
-    windows = [noise_rng.integers(0, pad + 1, 2) for _ in range(cfg.num_frames)] if d > 0 else []
+    windows = noise_rng.integers(0, pad + 1, (cfg.num_frames, 2)).tolist() if d > 0 else []
     amps = np.stack([w[4] for w in bg["waves"]]).astype(np.float32)  # (waves, 3)
     cx, cy, f, ph = (np.array([w[k] for w in bg["waves"]], np.float64)[:, None] for k in range(4))  # (waves, 1)
     two_pi_f = 2 * np.pi * f
@@ -360,13 +370,23 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         v = SHAPES[o["shape"]] @ np.array([[c, sn], [-sn, c]]) * s
         return v + np.array([(o["x"][i] + jit[i, 0]) * S, (o["y"][i] + jit[i, 1]) * S])
 
+    # Background gratings: sin(a + b) = sin a cos b + cos a sin b, so each grating is two outer products of 1-D
+    # waves, a along x and b along y (the phases of every frame at once; the per-pixel work in buffers reused frame
+    # after frame)
+    a = two_pi_f * (u - bg["ox"][:, None, None]) * cx          # (T, waves, S) phase along x
+    b = two_pi_f * (u - bg["oy"][:, None, None]) * cy + ph     # (T, waves, S) phase along y
+    sin_a, cos_a, sin_b, cos_b = np.sin(a), np.cos(a), np.sin(b), np.cos(b)
+    g64, g64_b = np.empty((2, len(amps), S, S))                 # (waves, y, x)
+    g = np.empty((len(amps), S * S), np.float32)
+    base_row = np.tile(base, S)                                # one image row of the base colour, (S * 3,)
+    img = np.empty((S, S, 3), np.float32)
     for i in range(T):
-        # sin(a + b) = sin a cos b + cos a sin b: each grating is two outer products of 1-D waves
-        a = two_pi_f * (u - bg["ox"][i]) * cx                  # (waves, S) phase along x
-        b = two_pi_f * (u - bg["oy"][i]) * cy + ph             # (waves, S) phase along y
-        g = (np.cos(b)[:, :, None] * np.sin(a)[:, None, :]
-             + np.sin(b)[:, :, None] * np.cos(a)[:, None, :]).astype(np.float32)  # (waves, y, x)
-        img = (g.reshape(len(g), -1).T @ amps).reshape(S, S, 3) + base  # each grating has its own colour
+        np.multiply(cos_b[i][:, :, None], sin_a[i][:, None, :], out=g64)
+        np.multiply(sin_b[i][:, :, None], cos_a[i][:, None, :], out=g64_b)
+        g64 += g64_b
+        g[:] = g64.reshape(len(g), -1)
+        np.matmul(g.T, amps, out=img.reshape(S * S, 3))        # each grating has its own colour
+        img.reshape(S, S * 3)[:] += base_row
         for k, o in enumerate(scene["distractors"]):
             box = _polygon_inside(poly(o, i), S, S)
             if box is None:  # off the frame: nothing drawn, an empty box
@@ -388,7 +408,7 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         if d > 0:  # sensor noise: a random window of a noise bank drawn once per clip (cheaper than per frame)
             oy, ox = windows[source[i]]
             img += noise[oy:oy + S, ox:ox + S]
-        frames[i] = np.clip(img, 0, 255).astype(np.uint8)
+        frames[i] = np.clip(img, 0, 255, out=img)
     if not ground_truth:
         return frames, None
     for k, o in enumerate(scene["actors"]):
