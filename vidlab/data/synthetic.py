@@ -148,7 +148,7 @@ def _polygon_inside(verts, h, w):
     if x0 >= x1 or y0 >= y1:
         return None
     ys = np.arange(y0, y1, dtype=np.float32)[:, None] + np.float32(0.5)      # (rows, 1) pixel centres
-    xs = np.arange(x0, x1, dtype=np.float32)[None, :, None] + np.float32(0.5)  # (1, cols, 1)
+    xs = np.arange(x0, x1, dtype=np.float32) + np.float32(0.5)                # (cols,) pixel centres
     xb, yb = verts[:, 0], verts[:, 1]                                       # edge e runs from vertex e-1 to e
     prev = np.concatenate((verts[-1:], verts[:-1]))
     xa, ya = prev[:, 0], prev[:, 1]
@@ -159,7 +159,7 @@ def _polygon_inside(verts, h, w):
     # counts the crossings of its row with k > j: a cumulative count from the row's right end
     rows, cols = y1 - y0, x1 - x0
     r, e = np.nonzero(cross)
-    k = np.searchsorted(xs.reshape(-1), xint[r, e])
+    k = np.searchsorted(xs, xint[r, e])
     count = np.bincount(r * (cols + 1) + k, minlength=rows * (cols + 1)).reshape(rows, cols + 1)  # crossings per k
     right = np.cumsum(count[:, ::-1], axis=1)[:, ::-1]                     # right[r, j] = #crossings with k >= j
     inside = (right[:, 1:] & 1).astype(bool)                                # k > j: odd means inside
