@@ -171,7 +171,7 @@ def _even_odd_reference(verts, h, w):
 
 
 def test_polygon_rasteriser_follows_the_even_odd_rule():
-    from vidlab.data.synthetic import SHAPES, _polygon_inside
+    from vidlab.data.synthetic import SHAPES, _polygon_inside, _polygons_inside
 
     def fill(verts, h, w):
         mask = np.zeros((h, w), bool)
@@ -187,6 +187,15 @@ def test_polygon_rasteriser_follows_the_even_odd_rule():
     for verts in polys:
         np.testing.assert_array_equal(fill(verts, 20, 20),
                                       _even_odd_reference(verts, 20, 20))
+    # all at once (as render_clip draws a clip): the same boxes, one per polygon, None for the one off the frame
+    together = _polygons_inside(polys, 20, 20)
+    assert len(together) == len(polys) and together[-1] is None
+    for verts, box in zip(polys, together):
+        single = _polygon_inside(verts, 20, 20)
+        assert (box is None) == (single is None)
+        if box is not None:
+            assert box[:4] == single[:4]
+            np.testing.assert_array_equal(box[4], single[4])
 
 
 def test_frames_only_rendering_gives_the_same_frames():

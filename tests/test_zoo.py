@@ -388,8 +388,31 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
     zoo._train_parallel(list(recs), smoke_data, smoke_data, "cpu", 0, 2, 1, lines.append,
                         work={"r2plus1d_nano": 60.0, "sifa_nano": 600.0, "dualformer_nano": 120.0})
     assert started == ["sifa_nano", "dualformer_nano", "r2plus1d_nano"]
-    assert lines[0] == ("zoo: order sifa_nano, dualformer_nano, r2plus1d_nano (longest first); about 10 min for the "
-                        "zoo (estimated from one timed step of each model)")
+    assert lines[0] == ("zoo: planned order sifa_nano, dualformer_nano, r2plus1d_nano; about 10 min for the zoo "
+                        "(estimated from one timed step of each model; planned again as runs finish)")
+
+
+def test_zoo_plan_fills_the_cores_evenly_and_learns_from_the_runs():
+    """`_plan` takes the order whose list schedule ends first (longest first among equals); `_expected` scales the
+    estimates by what finished and running models showed, and a running model with epoch lines goes at its pace."""
+    import vidlab.zoo as zoo
+    need = {"a": 40.0, "b": 16.0, "c": 12.0, "d": 12.0, "e": 9.0, "f": 8.0, "g": 7.0, "h": 2.0}
+    lpt = sorted(need, key=lambda n: -need[n])
+    assert zoo._makespan([], [need[n] for n in lpt], 2) == 55.0          # longest first: a core idle 4 s at the end
+    order = zoo._plan([], need, 2)
+    assert sorted(order) == sorted(need) and order[:2] == ["a", "b"]
+    assert zoo._makespan([], [need[n] for n in order], 2) == 54.0        # 40 + 12 + 2 | 16 + 12 + 9 + 8 + 7
+    assert zoo._plan([30.0], {"x": 5.0, "y": 5.0}, 2) == ["x", "y"]      # equal plans: the given (longest) order
+    assert zoo._plan([], {"x": 1.0, "y": 3.0}, 1) == ["y", "x"]
+    # estimates scaled by measured / estimated: "a" took twice its estimate; "b" runs at 10 s an epoch with 6 of
+    # its 10 epochs done, reported 5 s ago
+    m = zoo._EPOCH_LINE.match("epoch 6/10  train loss 1.234 acc 50.0%  val loss 1.1 top1 55.0% top5 90.0%  "
+                              "20.1 clips/s  lr 1.00e-04  10.0s")
+    assert m and m.groups() == ("6", "10", "10.0")
+    busy, queued = zoo._expected(100.0, {"a": 0.0, "b": 20.0}, {"a": 60.0}, ["b"], ["c"],
+                                 work={"a": 30.0, "b": 50.0, "c": 10.0}, progress={"b": (6, 10, 10.0, 95.0)})
+    assert busy == [35.0]                                                # 4 epochs x 10 s - 5 s
+    assert queued["c"] == pytest.approx(10.0 * (60.0 + 115.0) / (30.0 + 50.0))
 
 
 def test_gpu_course_time_limit_interrupts_the_zoo_and_keeps_its_exit_code():

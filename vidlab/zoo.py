@@ -19,8 +19,11 @@ do not keep two threads busy, so two one-thread runs on 2 cores finish sooner th
 other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a
 time unless `--jobs` says more; there the cores go to each run's DataLoader workers (rendering and decoding).
 With more models than jobs, the zoo first times one training step of each model (`estimate_work`, a few seconds)
-and starts the longest runs first, so that the runs still going at the end are short ones; the same estimates,
-corrected by the runs that have finished, give the ETA for the whole.
+and plans the order: of every order of the runs (up to 8 waiting), the one whose list schedule of the estimates ends
+first, ties going to the longest first. Each time a run finishes it plans again before starting the next, with what
+it has learnt: the finished runs' times and the pace of the running ones (their epoch lines) scale the estimates of
+the others. The last runs to start are then the ones that fill the cores evenly, instead of leaving one core idle
+while the other finishes a long run. The same numbers give the ETA for the whole.
 
 SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
@@ -28,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -545,7 +550,8 @@ def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 
     Each model takes a training step (forward, backward, AdamW) and an evaluation pass on one batch of random
     clips of its recipe's shape (`threads` torch threads, after one untimed pass), and one batch of its training
     and validation data is read; the estimate is epochs x (training batches x (step + reading) + validation
-    batches x (pass + reading)), plus its frame pretraining's steps at the same time per frame. It is meant for
+    batches x (pass + reading)), plus its frame pretraining's steps at the same time per frame (a recipe with
+    `reversal_pairs` times its step on the doubled batch it trains on). It is meant for
     ordering the runs and for a first ETA: two runs sharing the cores slow each other, which it does not see.
     MACs do not predict it (the nano models' time per MAC differs 20-fold)."""
     root = Path(data_root)
@@ -560,6 +566,8 @@ def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 
             model = create_model(name, num_classes=len(val_ds.classes), num_frames=rec.num_frames,
                                  img_size=rec.img_size, **rec.model).train()
             step, evaluate = _step_seconds(model, rec)
+            if rec.reversal_pairs:      # each training batch is doubled with the clips played backwards
+                step = _step_seconds(model, rec.replace(batch_size=2 * rec.batch_size))[0]
             per_epoch = (math.ceil(len(train_ds) / rec.batch_size) * (step + _batch_seconds(train_ds, rec.batch_size))
                          + math.ceil(len(val_ds) / rec.batch_size) * (evaluate + _batch_seconds(val_ds, rec.batch_size)))
             seconds = rec.epochs * per_epoch
@@ -586,42 +594,86 @@ def _makespan(busy: list[float], queue: list[float], jobs: int) -> float:
     return max(free) if free else 0.0
 
 
-def _zoo_eta(now: float, started: dict, spent: dict, running: list[str], queue: list[str], jobs: int,
-             work: dict[str, float] | None = None) -> float:
-    """Seconds left for a parallel zoo: each unfinished model's expected seconds (its estimate scaled by measured /
-    estimated of the finished runs; without estimates, its recipe's epochs x the seconds per epoch of the finished
-    runs), less the time the running ones have had, list-scheduled on the `jobs` workers."""
+_PLAN_MAX = 8            # orders of up to 8 waiting runs are all tried (8! = 40,320 list schedules, under a second)
+_PLAN_SLACK = 0.005      # a plan within 0.5 % of the best is as good: the estimates are not that precise
+
+
+def _plan(busy: list[float], need: dict[str, float], jobs: int) -> list[str]:
+    """The order in which to start the waiting runs `need` (name -> expected seconds) on `jobs` workers busy for
+    `busy` more seconds: of every order, the first whose list schedule ends within `_PLAN_SLACK` of the earliest,
+    trying the orders from longest-first on, so that among equal plans the long runs start first and the short
+    ones are left to fill the gaps at the end. More than `_PLAN_MAX` waiting runs: longest first."""
+    names = sorted(need, key=lambda n: -need[n])
+    if jobs == 1 or len(names) <= 1 or len(names) > _PLAN_MAX:
+        return names
+    ends = [(_makespan(busy, [need[n] for n in order], jobs), order) for order in itertools.permutations(names)]
+    best = min(end for end, _ in ends)
+    return list(next(order for end, order in ends if end <= best * (1 + _PLAN_SLACK) + 1e-9))
+
+
+_EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)\s.*\s(\d+(?:\.\d+)?)s(?:\s|$)")   # Trainer's line per epoch
+
+
+def _expected(now: float, started: dict, spent: dict, running: list[str], queue: list[str],
+              work: dict[str, float] | None = None, progress: dict | None = None) -> tuple[list[float], dict]:
+    """(seconds left of each running model, {queued model: expected seconds}).
+
+    With estimates (`work`): a running model that has reported epochs (`progress[name] = (epochs done, epochs,
+    seconds per epoch, when it reported)`) goes on at its own pace; every other model takes its estimate scaled by
+    measured / estimated over the finished runs and those with a pace (1 before any). Without: its recipe's epochs
+    x the seconds per epoch of the finished runs."""
+    progress = progress or {}
+    pace = {}
+    for n in running:
+        if n in progress:
+            done, epochs, per_epoch, at = progress[n]
+            pace[n] = max(0.0, (epochs - done) * per_epoch - (now - at))
     if work:
-        scale = sum(spent.values()) / max(1e-9, sum(work.get(n, 0.0) for n in spent))
+        seen = {**spent, **{n: now - started[n] + pace[n] for n in pace}}
+        scale = sum(seen.values()) / max(1e-9, sum(work.get(n, 0.0) for n in seen)) if seen else 1.0
         need = {n: scale * work.get(n, 0.0) for n in [*running, *queue]}
     else:
         per_epoch = sum(spent.values()) / max(1, sum(get_recipe(n).epochs for n in spent))
         need = {n: per_epoch * get_recipe(n).epochs for n in [*running, *queue]}
-    busy = [max(0.0, need[n] - (now - started[n])) for n in running]
-    return _makespan(busy, [need[n] for n in queue], jobs)
+    busy = [pace[n] if n in pace else max(0.0, need[n] - (now - started[n])) for n in running]
+    return busy, {n: need[n] for n in queue}
+
+
+def _zoo_eta(now: float, started: dict, spent: dict, running: list[str], queue: list[str], jobs: int,
+             work: dict[str, float] | None = None, progress: dict | None = None) -> float:
+    """Seconds left for a parallel zoo: the schedule of the waiting models in their planned order (`_plan`) on the
+    `jobs` workers, after the running ones; the seconds each needs as `_expected` says."""
+    busy, need = _expected(now, started, spent, running, queue, work, progress)
+    return _makespan(busy, [need[n] for n in _plan(busy, need, jobs)], jobs)
 
 
 def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: int, jobs: int, threads: int,
                     log, work: dict[str, float] | None = None) -> None:
     """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
-    with the model's name. With `work` (estimated seconds per model, `estimate_work`) the longest runs start first,
-    so that the last ones to finish are short (longest-processing-time-first), and the ETA for the whole is the
-    schedule of the estimates, scaled by how the finished runs compared with theirs. After a child fails no other
-    starts; the running ones finish (their runs are kept), then this raises ZooTrainingError with the failed
+    with the model's name. With `work` (estimated seconds per model, `estimate_work`) the next run to start is
+    the first of the plan (`_plan`) made when a worker frees, from the estimates scaled by what the finished and
+    running models have shown (`_expected`); the ETA for the whole is that plan's schedule. After a child fails no
+    other starts; the running ones finish (their runs are kept), then this raises ZooTrainingError with the failed
     model's name."""
     if work:
-        todo = sorted(todo, key=lambda n: -work.get(n, 0.0))
-        log(f"zoo: order {', '.join(todo)} (longest first); about "
-            f"{_makespan([], [work.get(n, 0.0) for n in todo], jobs) / 60:.0f} min for the zoo (estimated from "
-            "one timed step of each model)")
-    queue, running, failed, started, spent = list(todo), {}, [], {}, {}
+        order = _plan([], work, jobs)
+        log(f"zoo: planned order {', '.join(order)}; about {_makespan([], [work[n] for n in order], jobs) / 60:.0f} "
+            "min for the zoo (estimated from one timed step of each model; planned again as runs finish)")
+        todo = order
+    queue, running, failed, started, spent, progress = list(todo), {}, [], {}, {}, {}
     lock = threading.Lock()
     width = max(len(n) for n in todo)
 
     def pump(name, proc):
+        reported = []
         for line in proc.stdout:
             if line.strip():
+                m = _EPOCH_LINE.match(line.strip())
                 with lock:
+                    if m:
+                        reported.append(float(m.group(3)))
+                        progress[name] = (int(m.group(1)), int(m.group(2)), sum(reported) / len(reported),
+                                          time.perf_counter())
                     log(f"[{name:{width}s}] {line.rstrip()}")
 
     env = {**os.environ, "VIDLAB_ZOO_CHILD": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
@@ -629,7 +681,13 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
     try:
         while queue or running:
             while queue and len(running) < jobs and not failed:
-                name = queue.pop(0)
+                name = queue[0]
+                if work and len(queue) > 1:
+                    with lock:
+                        busy, need = _expected(time.perf_counter(), started, spent, list(running), queue, work,
+                                               progress)
+                    name = _plan(busy, need, jobs)[0]
+                queue.remove(name)
                 proc = subprocess.Popen(_child_command(name, root, ck, device, seed, threads), env=env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
                 th = threading.Thread(target=pump, args=(name, proc), daemon=True)
@@ -642,6 +700,7 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                     continue
                 th.join()
                 del running[name]
+                progress.pop(name, None)
                 if proc.returncode != 0:
                     failed.append((name, proc.returncode))
                     continue
@@ -650,8 +709,8 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                 done_epochs += get_recipe(name).epochs
                 left = total_epochs - done_epochs
                 if left:
-                    eta = _zoo_eta(now, started, spent, list(running), queue, jobs, work)
                     with lock:
+                        eta = _zoo_eta(now, started, spent, list(running), queue, jobs, work, progress)
                         log(f"zoo: {len(todo) - len(queue) - len(running)} of {len(todo)} trained; about "
                             f"{eta / 60:.0f} min left for the zoo")
             if failed and not running:

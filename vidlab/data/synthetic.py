@@ -135,35 +135,66 @@ ORIENTED = ["triangle", "arrow", "ell", "tee", "bar"]
 ALL_SHAPES = list(SHAPES)
 
 
-def _polygon_inside(verts, h, w):
-    """Even-odd rule rasterisation of a polygon (pixel centres) within its bounding box in an h x w frame:
-    `(y0, y1, x0, x1, inside)` with `inside` a bool (y1 - y0, x1 - x0) array, or None when the box is empty.
+def _polygons_inside(polys, h, w):
+    """Even-odd rule rasterisation of polygons (pixel centres) within their bounding boxes in an h x w frame: for
+    each polygon `(y0, y1, x0, x1, inside)` with `inside` a bool (y1 - y0, x1 - x0) array, or None when its box is
+    empty.
 
     A pixel is inside when an odd number of edges cross its row to the right of it. Each edge's crossing depends
     only on the row, so it is computed once per (row, edge); the pixels left of a crossing are counted with exact
-    comparisons (`searchsorted`), and a cumulative count along the row gives every pixel's parity."""
-    (lx, ly), (hx, hy) = verts.min(0).tolist(), verts.max(0).tolist()
-    x0, y0 = max(math.floor(lx), 0), max(math.floor(ly), 0)
-    x1, y1 = min(math.ceil(hx) + 1, w), min(math.ceil(hy) + 1, h)
-    if x0 >= x1 or y0 >= y1:
-        return None
-    ys = np.arange(y0, y1, dtype=np.float32)[:, None] + np.float32(0.5)      # (rows, 1) pixel centres
-    xs = np.arange(x0, x1, dtype=np.float32) + np.float32(0.5)                # (cols,) pixel centres
-    xb, yb = verts[:, 0], verts[:, 1]                                       # edge e runs from vertex e-1 to e
-    prev = np.concatenate((verts[-1:], verts[:-1]))
-    xa, ya = prev[:, 0], prev[:, 1]
-    cross = (ya > ys) != (yb > ys)                                          # (rows, edges); never a flat edge
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xint = xa + (ys - ya) * (xb - xa) / (yb - ya)                       # where the edge crosses the row
-    # crossing (r, e) lies right of the first k pixel centres of row r (k = #{j: xs[j] < xint[r, e]}), so pixel j
-    # counts the crossings of its row with k > j: a cumulative count from the row's right end
+    comparisons (`searchsorted`), and a cumulative count along the row gives every pixel's parity. Every polygon of
+    a clip goes through the same few array operations at once: its (row, edge) pairs, crossings and counts are
+    slices of shared arrays, so the cost no longer grows with the number of polygons drawn."""
+    out = [None] * len(polys)
+    if not polys:
+        return out
+    lo = np.stack([v.min(0) for v in polys])                                 # (P, 2) float64 corners
+    hi = np.stack([v.max(0) for v in polys])
+    x0 = np.maximum(np.floor(lo[:, 0]), 0).astype(np.int64)
+    y0 = np.maximum(np.floor(lo[:, 1]), 0).astype(np.int64)
+    x1 = np.minimum(np.ceil(hi[:, 0]) + 1, w).astype(np.int64)
+    y1 = np.minimum(np.ceil(hi[:, 1]) + 1, h).astype(np.int64)
+    keep = np.flatnonzero((x0 < x1) & (y0 < y1))
+    if len(keep) == 0:
+        return out
+    x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+    verts = [np.asarray(polys[i], np.float64) for i in keep.tolist()]
+    n_edges = np.array([len(v) for v in verts])
     rows, cols = y1 - y0, x1 - x0
-    r, e = np.nonzero(cross)
-    k = np.searchsorted(xs, xint[r, e])
-    count = np.bincount(r * (cols + 1) + k, minlength=rows * (cols + 1)).reshape(rows, cols + 1)  # crossings per k
-    right = np.cumsum(count[:, ::-1], axis=1)[:, ::-1]                     # right[r, j] = #crossings with k >= j
-    inside = (right[:, 1:] & 1).astype(bool)                                # k > j: odd means inside
-    return y0, y1, x0, x1, inside
+    # edge e of a polygon runs from its vertex e-1 to e
+    b = np.concatenate(verts)
+    a = np.concatenate([np.concatenate((v[-1:], v[:-1])) for v in verts])
+    # every (row, edge) pair of every polygon: polygon p has rows[p] x n_edges[p] of them, row-major
+    pairs = rows * n_edges
+    poly_of = np.repeat(np.arange(len(keep)), pairs)
+    q = np.arange(pairs.sum()) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+    r, e = q // n_edges[poly_of], q % n_edges[poly_of]
+    e += (np.cumsum(n_edges) - n_edges)[poly_of]
+    ys = (y0[poly_of] + r) + 0.5                                            # the row's pixel centre, exact
+    ya, yb = a[e, 1], b[e, 1]
+    cross = (ya > ys) != (yb > ys)                                          # never a flat edge
+    poly_of, r, e, ys, ya, yb = poly_of[cross], r[cross], e[cross], ys[cross], ya[cross], yb[cross]
+    xa, xb = a[e, 0], b[e, 0]
+    xint = xa + (ys - ya) * (xb - xa) / (yb - ya)                           # where the edge crosses the row
+    # crossing (r, e) lies right of the first k pixel centres of its row within the box (k = #{j: x0 + j + 0.5 <
+    # xint}): counted over the whole frame row, then shifted to the box; pixel j counts the crossings with k > j
+    k = np.clip(np.searchsorted(np.arange(w) + 0.5, xint) - x0[poly_of], 0, cols[poly_of])
+    width = int(cols.max()) + 1
+    row_of = (np.cumsum(rows) - rows)[poly_of] + r                          # the pair's row in a table of all rows
+    count = np.bincount(row_of * width + k, minlength=int(rows.sum()) * width).reshape(-1, width)
+    right = np.cumsum(count[:, ::-1], axis=1)[:, ::-1]                     # right[row, j] = #crossings with k >= j
+    odd = (right[:, 1:] & 1).astype(bool)                                   # k > j: odd means inside
+    start = 0
+    for p, i in enumerate(keep.tolist()):
+        n = int(rows[p])
+        out[i] = int(y0[p]), int(y1[p]), int(x0[p]), int(x1[p]), odd[start:start + n, :int(cols[p])]
+        start += n
+    return out
+
+
+def _polygon_inside(verts, h, w):
+    """One polygon's `(y0, y1, x0, x1, inside)` or None (`_polygons_inside`)."""
+    return _polygons_inside([verts], h, w)[0]
 
 
 def _hsv_colour(rng, sat=(0.6, 1.0), val=(0.75, 1.0)):
@@ -380,6 +411,12 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
     g = np.empty((len(amps), S * S), np.float32)
     base_row = np.tile(base, S)                                # one image row of the base colour, (S * 3,)
     img = np.empty((S, S, 3), np.float32)
+    # the outline of every object in every frame (the distractors, then the visible actors), rasterised together
+    drawn = [(i, False, k, o) for i in range(T) for k, o in enumerate(scene["distractors"])]
+    drawn += [(i, True, k, o) for i in range(T) for k, o in enumerate(scene["actors"]) if o["visible"][i]]
+    shapes = [[] for _ in range(T)]          # per frame, in drawing order
+    for (i, actor, k, o), box in zip(drawn, _polygons_inside([poly(o, i) for i, _, k, o in drawn], S, S)):
+        shapes[i].append((actor, k, o, box))
     for i in range(T):
         np.multiply(cos_b[i][:, :, None], sin_a[i][:, None, :], out=g64)
         np.multiply(sin_b[i][:, :, None], cos_a[i][:, None, :], out=g64_b)
@@ -387,20 +424,14 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         g[:] = g64.reshape(len(g), -1)
         np.matmul(g.T, amps, out=img.reshape(S * S, 3))        # each grating has its own colour
         img.reshape(S, S * 3)[:] += base_row
-        for k, o in enumerate(scene["distractors"]):
-            box = _polygon_inside(poly(o, i), S, S)
+        for actor, k, o, box in shapes[i]:
             if box is None:  # off the frame: nothing drawn, an empty box
                 continue
             y0, y1, x0, x1, inside = box
             img[y0:y1, x0:x1][inside] = o["colour"]
-            if ground_truth:
+            if ground_truth and not actor:
                 dboxes[i, k] = _box(inside) + np.array([x0, y0, x0, y0], np.float32) if inside.any() else 0
-        for k, o in enumerate(scene["actors"]):
-            if not o["visible"][i] or (box := _polygon_inside(poly(o, i), S, S)) is None:
-                continue
-            y0, y1, x0, x1, inside = box
-            img[y0:y1, x0:x1][inside] = o["colour"]
-            if ground_truth:
+            elif ground_truth:
                 m = np.zeros((S, S), bool)
                 m[y0:y1, x0:x1] = inside
                 masks[:, i][:, m] = False  # a later actor occludes an earlier one

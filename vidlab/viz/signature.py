@@ -188,7 +188,7 @@ def pointing_game_table(models: dict, samples, ig_steps: int = 8, device="cpu", 
 
     from . import attribution as A
     from . import scores as S
-    rows = []
+    rows, cam_layer = [], {}
 
     def add(model, kind, heat, masks):
         rows.append({"model": model, "map": kind, "pointing": S.pointing_game(heat, masks),
@@ -209,7 +209,9 @@ def pointing_game_table(models: dict, samples, ig_steps: int = 8, device="cpu", 
                                  "pointing": S.points_in_mask(v["points"][0], masks)})
             ig = A.integrated_gradients(net, x, target, steps=ig_steps, internal_batch_size=2)
             add(name, "integrated gradients", ig[0].cpu(), masks)
-            layer = last_5d_layer(net, x)
+            if name not in cam_layer:            # found on the first clip; every clip has the same shape
+                cam_layer[name] = last_5d_layer(net, x)
+            layer = cam_layer[name]
             if layer:
                 add(name, "grad-cam", A.grad_cam_3d(net, x, target, net.get_submodule(layer))[0].cpu(), masks)
     detail = pd.DataFrame(rows)
