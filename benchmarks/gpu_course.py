@@ -229,7 +229,10 @@ def main(argv=None) -> int:
                [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
         fresh = vidlab.create_model(name, **{**run.model_args, "num_classes": classes})
         fwd = complexity(fresh, torch.randn(1, 3, T, S, S)).gflops
-        step = step_throughput(fresh, int(run.recipe["batch_size"]), T, S, classes, device)
+        # the batch the Trainer steps on: a reversal-pairs recipe doubles it with the clips played backwards (and
+        # its clips/s counts both halves)
+        batch = int(run.recipe["batch_size"]) * (2 if run.recipe.get("reversal_pairs") else 1)
+        step = step_throughput(fresh, batch, T, S, classes, device)
         infer = infer_throughput(run.model, 64, T, S, device)
         fo = m.get("frame_order") or {}
         pipe_cps = statistics.fmean(pipe) if pipe else float("nan")
