@@ -171,11 +171,11 @@ def _even_odd_reference(verts, h, w):
 
 
 def test_polygon_rasteriser_follows_the_even_odd_rule():
-    from vidlab.data.synthetic import SHAPES, _polygon_inside, _polygons_inside
+    from vidlab.data.synthetic import SHAPES, _polygons_inside
 
     def fill(verts, h, w):
         mask = np.zeros((h, w), bool)
-        box = _polygon_inside(verts, h, w)
+        box = _polygons_inside([verts], h, w)[0]
         if box is not None:
             y0, y1, x0, x1, inside = box
             mask[y0:y1, x0:x1] = inside
@@ -187,11 +187,11 @@ def test_polygon_rasteriser_follows_the_even_odd_rule():
     for verts in polys:
         np.testing.assert_array_equal(fill(verts, 20, 20),
                                       _even_odd_reference(verts, 20, 20))
-    # all at once (as render_clip draws a clip): the same boxes, one per polygon, None for the one off the frame
+    # all at once (as render_clip draws a clip): the same boxes as one at a time, None for the one off the frame
     together = _polygons_inside(polys, 20, 20)
     assert len(together) == len(polys) and together[-1] is None
     for verts, box in zip(polys, together):
-        single = _polygon_inside(verts, 20, 20)
+        single = _polygons_inside([verts], 20, 20)[0]
         assert (box is None) == (single is None)
         if box is not None:
             assert box[:4] == single[:4]

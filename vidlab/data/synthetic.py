@@ -192,11 +192,6 @@ def _polygons_inside(polys, h, w):
     return out
 
 
-def _polygon_inside(verts, h, w):
-    """One polygon's `(y0, y1, x0, x1, inside)` or None (`_polygons_inside`)."""
-    return _polygons_inside([verts], h, w)[0]
-
-
 def _hsv_colour(rng, sat=(0.6, 1.0), val=(0.75, 1.0)):
     h, s, v = rng.uniform(0, 1), rng.uniform(*sat), rng.uniform(*val)
     i = int(h * 6) % 6
