@@ -118,6 +118,26 @@ def test_pointing_game_energy_and_baselines():
     assert np.isnan(scores.pointing_game(on, torch.zeros(3, 20, 20, dtype=torch.bool)))
 
 
+def test_ties_and_flat_maps_score_as_chance():
+    masks = torch.zeros(2, 20, 20, dtype=torch.bool)
+    masks[:, 5:10, 5:10] = True
+    dilated = scores._dilate(masks, 4)[0].float().mean().item()
+    flat = torch.full((2, 20, 20), 0.7)
+    assert scores.pointing_game(flat, masks) == pytest.approx(dilated)         # not 0 (argmax at pixel 0)
+    assert scores.energy_in_mask(flat, masks) == pytest.approx(25 / 400)
+    # a 1x1 map upsampled to the frame: flat up to float rounding
+    up = torch.nn.functional.interpolate(torch.full((1, 1, 2, 1, 1), 0.3), size=(2, 20, 20), mode="trilinear")[0, 0]
+    assert scores.pointing_game(up, masks) == pytest.approx(dilated)
+    two = torch.zeros(2, 20, 20)
+    two[:, 7, 7] = two[:, 19, 19] = 1                                          # one tie on, one off the object
+    assert scores.pointing_game(two, masks, tolerance=0) == pytest.approx(0.5)
+    # energy ignores a constant offset and the sign convention of the map once its minimum is subtracted
+    on = torch.zeros(2, 20, 20)
+    on[:, 7, 7] = 1
+    assert scores.energy_in_mask(on + 5, masks) == pytest.approx(1.0)
+    assert scores.energy_in_mask(-(1 - on), masks) == pytest.approx(1.0)
+
+
 def test_randomised_weights_change_the_maps(clip):
     m = FrameProbe().eval()
     before = A.grad_cam_3d(m, clip, 0, m.conv)

@@ -118,6 +118,14 @@ def alignment_mask(points: torch.Tensor, h: int, w: int, plateau: float = 0.25, 
     """
     gy = torch.arange(h, device=points.device, dtype=points.dtype) / max(h - 1, 1) * 2 - 1
     gx = torch.arange(w, device=points.device, dtype=points.dtype) / max(w - 1, 1) * 2 - 1
+    return alignment_mask_at(points, gy, gx, plateau, slope)
+
+
+def alignment_mask_at(points: torch.Tensor, gy: torch.Tensor, gx: torch.Tensor, plateau: float = 0.25,
+                      slope: float = 1.5) -> torch.Tensor:
+    """`alignment_mask` evaluated at any coordinates gy (h,), gx (w,) of the same [-1, 1] frame: on the patch
+    centres it is the model's mask; on the pixel centres, the same window drawn at pixel resolution."""
+    gy, gx = gy.to(points), gx.to(points)
     dy = (gy - points[..., 1:2]).abs()                    # (..., h)
     dx = (gx - points[..., 0:1]).abs()                    # (..., w)
     wy = torch.where(dy <= plateau, torch.ones_like(dy), (1 - slope * (dy - plateau)).clamp(min=0))

@@ -271,3 +271,33 @@ def map_grid(maps: dict, clip=None, frame: int = 0, ncols: int = 4, alpha=0.5, c
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def maps_over_frames(clip, rows: dict, masks=None, alpha: float = 0.55, cmap: str = "inferno",
+                     mean=IMAGENET_MEAN, std=IMAGENET_STD, suptitle: str | None = None):
+    """Each named map (t, h, w) over all the frames of `clip`, one row per map, each row on its own colour scale
+    (its frames share it), with the ground-truth outline of `masks` (T, H, W) drawn on every panel. The first row
+    is the clip itself with the outline."""
+    plt = _plt()
+    frames = clip_to_frames(clip, mean, std)
+    T, H, W, _ = frames.shape
+    fig, axes = plt.subplots(len(rows) + 1, T, figsize=(1.35 * T, 1.45 * (len(rows) + 1)), squeeze=False)
+    outline = None if masks is None else torch.as_tensor(masks).float().numpy()
+    for r, (name, heat) in enumerate([("clip", None), *rows.items()]):
+        up = None if heat is None else upsample_map(heat, (H, W), T)
+        lo, hi = (0, 1) if up is None else (float(np.nanmin(up)), float(np.nanmax(up)))
+        for t in range(T):
+            ax = axes[r][t]
+            ax.imshow(frames[t])
+            if up is not None:
+                ax.imshow(up[t], cmap=cmap, alpha=alpha, vmin=lo, vmax=hi)
+            if outline is not None and outline[t].any():
+                ax.contour(outline[t], levels=[0.5], colors="lime", linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"t={t}", fontsize=7)
+        axes[r][0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center", wrap=True)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.subplots_adjust(wspace=0.03, hspace=0.06)
+    return fig

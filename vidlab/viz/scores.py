@@ -2,8 +2,10 @@
 synthetic dataset's sidecar via `vidlab.data.load_ground_truth`).
 
 - `pointing_game` (Zhang et al. 2016): per frame, a hit when the map's maximum falls on the object (within a
-  tolerance of `tolerance` pixels); the score is the hit rate over frames that contain an object.
-- `energy_in_mask` (Score-CAM's energy-based pointing game): the share of the map's positive mass inside the mask.
+  tolerance of `tolerance` pixels); the score is the hit rate over frames that contain an object. Tied maxima
+  score the expected hit of a random choice among them, so a flat map scores chance, not 0.
+- `energy_in_mask` (Score-CAM's energy-based pointing game, Wang et al. 2020): per frame, the share of the map's
+  mass (minimum subtracted) inside the mask, averaged over frames; a flat frame scores the mask's area (chance).
 - `points_in_mask`: for point predictions (ILA's alignment points), the share of points inside the mask.
 Baselines to compare against: `random_map` and `centre_prior` (a Gaussian at the frame centre).
 """
@@ -38,27 +40,53 @@ def _dilate(m: torch.Tensor, r: int) -> torch.Tensor:
     return F.max_pool2d(m.float()[:, None], k, stride=1, padding=r)[:, 0] > 0
 
 
+def _tied_maxima(frame: torch.Tensor, rel: float = 1e-5) -> torch.Tensor:
+    """The pixels that share the frame's maximum (bool, same shape). Values within `rel` of the frame's magnitude
+    count as tied: an upsampled constant map carries rounding noise of ~1e-7 of its value and must read as flat."""
+    top = frame.max()
+    scale = frame.abs().max().clamp_min(1e-30)
+    return frame >= top - rel * scale
+
+
 def pointing_game(heat, masks, tolerance: int = 4) -> float:
     """Hit rate of the per-frame maximum of `heat` (T, h, w) on `masks` (T, H, W) dilated by `tolerance` px.
-    Frames without any object are skipped; returns NaN when no frame has one."""
+
+    Ties are scored as chance: a frame whose maximum is shared by several pixels scores the share of those pixels
+    that fall on the dilated mask (the expected hit of breaking the tie at random). A flat frame therefore scores
+    the dilated mask's share of the frame, exactly what a uniformly random point scores, instead of 0 or 1
+    depending on where `argmax` happens to look first. Frames without any object are skipped; returns NaN when no
+    frame has one."""
     h, m = _prepare(heat, masks)
     md = _dilate(m, tolerance)
-    hits, n = 0, 0
+    hits, n = 0.0, 0
     for t in range(m.shape[0]):
         if not m[t].any():
             continue
         n += 1
-        idx = int(h[t].flatten().argmax())
-        hits += bool(md[t].flatten()[idx])
+        top = _tied_maxima(h[t])
+        hits += float(md[t][top].float().mean())
     return hits / n if n else float("nan")
 
 
 def energy_in_mask(heat, masks) -> float:
-    """Share of the positive mass of `heat` inside the masks, over all frames (1.0 = all inside)."""
+    """Share of the map's mass inside the masks, per frame, averaged over the frames that contain an object
+    (1.0 = all inside). Each frame is first shifted to start at 0 (its minimum subtracted), as Score-CAM's
+    energy-based pointing game normalises a saliency map before summing it: the score then depends on where the
+    map is high, not on a constant offset or on the sign convention of a map whose low values mark the object
+    (score `-heat` for those). A flat frame has its mass spread evenly and scores the mask's share of the frame
+    (chance)."""
     h, m = _prepare(heat, masks)
-    h = h.clamp_min(0)
-    total = h.sum()
-    return float(h[m].sum() / total) if total > 0 else float("nan")
+    shares = []
+    for t in range(m.shape[0]):
+        if not m[t].any():
+            continue
+        f = h[t] - h[t].min()
+        total = f.sum()
+        if total <= 1e-5 * h[t].abs().max().clamp_min(1e-30) * f.numel():     # flat frame: uniform mass
+            shares.append(float(m[t].float().mean()))
+        else:
+            shares.append(float(f[m[t]].sum() / total))
+    return sum(shares) / len(shares) if shares else float("nan")
 
 
 def points_in_mask(points, masks, tolerance: int = 4) -> float:

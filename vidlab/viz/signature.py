@@ -1,17 +1,25 @@
 """Each architecture's own maps, reduced to one comparable form: a heat map over the clip (B, T, H, W).
 
-`signature_maps(model, clip)` captures what the model records (``vidlab.viz.capture``) and reduces every kind it
-knows to heat over the input frames, so that any of them can be drawn with `overlay_clip` and scored against the
-ground truth with `vidlab.viz.scores`:
+A model records its maps through ``vidlab.viz.capture``; `candidate_maps(model, clip)` turns every recorded map
+into every **reading** the course considers, each a heat map over the input frames that can be drawn with
+`overlay_clip` / `plots.maps_over_frames` and scored against the ground truth with `vidlab.viz.scores`:
 
-| kind (model)                         | reduction                                                                   |
-|--------------------------------------|-----------------------------------------------------------------------------|
-| ``modulator`` (Video-FocalNet)       | L2 norm over channels; last block of the first and of the last stage (§1.7) |
-| ``token_attention`` (Mobile-Former)  | Mobile->Former: where the tokens look, mean over heads and tokens; last block|
-| ``attention`` GP-MSA (DualFormer)    | attention *received* by the fine pooled keys, mean over heads and queries   |
-| ``alignment_masks`` (ILA)            | the mask around the interactive point of the last layer (+ the points)      |
-| ``offsets`` / ``motion_map`` (SIFA)  | mean neighbour-offset length, and the motion-salient map; last SIFA block    |
-| ``attention`` with a class token     | attention rollout (Abnar & Zuidema 2020) read from the class token          |
+| mechanism (model)                   | readings (each at every block that records it)                              |
+|-------------------------------------|-----------------------------------------------------------------------------|
+| modulator (Video-FocalNet)          | ‖m‖ over channels (FocalNet's Fig. 4), the gate of each focal level, ‖m_t‖  |
+| token attention (Mobile-Former)     | Mobile->Former and Former->Mobile attention, mean over tokens and per token |
+| local / global attention (DualFormer)| attention *received*: inside each LW-MSA window; by GP-MSA's fine keys     |
+| alignment (ILA)                     | the mask on the patch grid; the mask and the point at pixel resolution      |
+| offsets, motion map (SIFA)          | mean offset length; weight of the centre neighbour; the motion-salient map  |
+| attention rollout (ViT, class token)| rollout (Abnar & Zuidema 2020) read from the class token                    |
+
+Each reading also comes inverted ("(low)": low values mark), since a map whose *dip* follows the object carries the
+same information. `choose_readings(model, train_samples)` picks one reading per mechanism on **training** clips (at
+least `MIN_CELLS` x `MIN_CELLS` cells per frame; the largest margin over the centre prior on both scores), and
+`signature_maps(model, clip, readings)` returns those (or, with no choice made, each mechanism's plain reading at its
+last block with enough cells). `pointing_game_table` scores them beside the untrained network's same maps,
+Integrated Gradients, Grad-CAM, a random map and a centre prior; `cascading_randomisation` is the sanity check of
+Adebayo et al. (2018); `mechanism_report` does all of it for one model (notebooks 03-07).
 
 Maps at a coarser time or space resolution are upsampled (trilinear) to the clip.
 """
@@ -56,18 +64,69 @@ def _module(model: nn.Module, key: str) -> nn.Module | None:
         return None
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Readings: every way of reducing a recorded map to heat over the clip
+# --------------------------------------------------------------------------------------------------------------
+
+MIN_CELLS = 8          # a map a student can read has at least 8x8 cells per frame at the model's input
+_KINDS = ["modulator", "modulator_temporal", "gates", "token_attention", "attention", "alignment_points",
+          "alignment_masks", "offsets", "motion_map", "neighbour_weights"]
+# the mechanism each kind shows, in the words of the course
+MECHANISMS = ("modulator", "token attention", "local attention", "global attention", "alignment", "offsets",
+              "motion map", "attention rollout")
+
+
+def _reading(out, label, heat, shape, mechanism, source, grid=None, invertible=True, **extra):
+    """Add `label` (high = what the map marks) and, where the map's sign carries no convention, `label (low)`:
+    the same map with low values marking, e.g. a modulator whose norm dips on the object."""
+    heat = heat.float()
+    grid = tuple(grid or heat.shape[-2:])
+    out[label] = {"heat": to_clip(heat, shape), "mechanism": mechanism, "source": source, "grid": grid,
+                  "polarity": "high", **extra}
+    if invertible:
+        out[f"{label} (low)"] = {"heat": to_clip(-heat, shape), "mechanism": mechanism, "source": source,
+                                 "grid": grid, "polarity": "low", **extra}
+
+
+def _window_received(attn: torch.Tensor, grid: tuple, window: tuple) -> torch.Tensor:
+    """Local window attention (B, N, Nw) of each query over its window's keys (queries in grid raster order) ->
+    attention *received* by each token from the queries of its window, (B, D, H, W)."""
+    D, H, W = grid
+    wd, wh, ww = window
+    B = attn.shape[0]
+    Dp, Hp, Wp = -(-D // wd) * wd, -(-H // wh) * wh, -(-W // ww) * ww
+    a = attn.reshape(B, D, H, W, wd, wh, ww)
+    a = F.pad(a, (0, 0, 0, 0, 0, 0, 0, Wp - W, 0, Hp - H, 0, Dp - D))     # whole windows of queries
+    # (B, nd, wd_q, nh, wh_q, nw, ww_q, wd_k, wh_k, ww_k): sum over the queries of each window
+    a = a.view(B, Dp // wd, wd, Hp // wh, wh, Wp // ww, ww, wd, wh, ww).sum((2, 4, 6))
+    recv = a.permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Dp, Hp, Wp)           # key (d, h, w) inside its window
+    return recv[:, :D, :H, :W]
+
+
+def _grid_coords(n: int, size: int, patch: float) -> torch.Tensor:
+    """Pixel centres of a frame of `size` px in the [-1, 1] coordinates of an n-cell patch grid (align_corners)."""
+    return -1 + 2 * ((torch.arange(size) + 0.5) / patch - 0.5) / max(n - 1, 1)
+
+
 @torch.no_grad()
-def signature_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, dict]":
-    """{name: {"heat": (B, T, H, W), "kind": ..., "source": capture key[, "points": (B, T, 2)]}} for every signature
-    map the model records. Runs one forward pass in eval mode."""
+def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, dict]":
+    """Every reading of every map the model records, as heat over the clip: {label: {"heat": (B, T, H, W),
+    "mechanism", "source" (capture key), "grid" (cells per frame the map has at this input), "polarity"}}.
+
+    A reading is one choice of layer, head or token mean, level and sign: Video-FocalNet's modulator norm and its
+    gates per focal level in every block; Mobile-Former's token attention in both directions, mean over tokens and
+    per token, at every bridge; DualFormer's local attention received inside the windows and global attention
+    received by the fine pooled keys, at every block; ILA's alignment mask on its patch grid and at pixel
+    resolution from the continuous points, and the points; SIFA's offset length, motion map and neighbour
+    weights at every SIFA block; attention rollout for a ViT with a class token. `choose_readings` picks one per
+    mechanism on training clips; `signature_maps` returns the chosen (or default) ones."""
     was_training = model.training
     model.eval()
     grids: dict[int, tuple] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, args: grids.__setitem__(id(mod), tuple(args[0].shape)))
-             for m in model.modules() if hasattr(m, "pyramid_grids")]
+             for m in model.modules() if hasattr(m, "pyramid_grids") or hasattr(m, "effective_window")]
     try:
-        with capture(model, kinds=["modulator", "token_attention", "attention", "alignment_points",
-                                   "alignment_masks", "offsets", "motion_map"]) as maps:
+        with capture(model, kinds=_KINDS) as maps:
             model(clip)
     finally:
         for h in hooks:
@@ -75,64 +134,143 @@ def signature_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, di
         model.train(was_training)
     shape = clip.shape
     out: "OrderedDict[str, dict]" = OrderedDict()
-    by_kind: dict[str, list[str]] = {}
-    for key in maps:
-        by_kind.setdefault(key.split(":")[0].rsplit(".", 1)[-1], []).append(key)
-
-    if "modulator" in by_kind:                     # Video-FocalNet: first and last stage, last block of each
-        keys = by_kind["modulator"]
-        sizes = [maps[k].shape[-2] * maps[k].shape[-1] for k in keys]
-        first = max(i for i, s in enumerate(sizes) if s == max(sizes))
-        last = len(keys) - 1
-        for label, i in (("modulator (first stage)", first), ("modulator (last stage)", last)):
-            out[label] = {"heat": to_clip(maps[keys[i]].norm(dim=1), shape), "kind": "modulator", "source": keys[i]}
-
-    if "token_attention" in by_kind:               # Mobile-Former: the last Mobile->Former bridge
-        m2f = [k for k in by_kind["token_attention"] if type(_module(model, k)).__name__ == "MobileToFormer"]
-        if m2f:
-            a = maps[m2f[-1]].mean((1, 2))          # (B, T*h*w)
-            t, h, w = infer_grid(a.shape[-1], shape)
-            out["token attention"] = {"heat": to_clip(a.view(-1, t, h, w), shape), "kind": "token_attention",
-                                      "source": m2f[-1]}
-
-    if "attention" in by_kind:
-        gp = [k for k in by_kind["attention"] if hasattr(_module(model, k), "pyramid_grids")
-              and getattr(_module(model, k), "fine", None) is not None]
-        if gp:                                     # DualFormer: attention received by the fine pooled keys
-            key = gp[-1]
-            mod = _module(model, key)
-            B, D, H, W, C = grids[id(mod)]
-            fine = mod.pyramid_grids((D, H, W))[0]
-            recv = maps[key].mean((1, 2))[:, : math.prod(fine)].reshape(-1, *fine)
-            out["global attention received"] = {"heat": to_clip(recv, shape), "kind": "attention", "source": key}
-        square = [k for k in by_kind["attention"] if maps[k].ndim == 4 and maps[k].shape[-1] == maps[k].shape[-2]
-                  and maps[k].shape[0] == shape[0] and not hasattr(_module(model, k), "pyramid_grids")]
-        if square:                                 # a ViT with a class token over all tokens: rollout
-            n = maps[square[0]].shape[-1] - 1
-            try:            # (a handful of learned tokens, e.g. Mobile-Former's Former, is not a token grid)
-                grid = infer_grid(n, shape)
+    square = []
+    for key, v in maps.items():
+        kind = key.split(":")[0].rsplit(".", 1)[-1]
+        where = key.split(":")[0].rsplit(".", 1)[0]
+        mod = _module(model, key)
+        if kind == "modulator":                    # Video-FocalNet: ||m||, Fig. 4 of the FocalNet paper
+            _reading(out, f"modulator norm · {where}", v.norm(dim=1), shape, "modulator", key)
+        elif kind == "modulator_temporal":
+            _reading(out, f"temporal modulator norm · {where}", v.norm(dim=1), shape, "modulator", key)
+        elif kind == "gates":                      # the gating weight of each focal level (+ the global level)
+            for level in range(v.shape[1]):
+                _reading(out, f"gate of level {level} · {where}", v[:, level], shape, "modulator", key)
+        elif kind == "token_attention":            # Mobile-Former: (B, heads, M tokens, T*h*w positions)
+            try:
+                t, h, w = infer_grid(v.shape[-1], shape)
             except ValueError:
-                grid = None
-            if grid is not None and n >= shape[-3] and all(maps[k].shape[-1] == n + 1 for k in square):
-                roll = attention_rollout([maps[k] for k in square])
-                rel = roll[:, 0, 1:].reshape(-1, *grid)
-                out["attention rollout"] = {"heat": to_clip(rel, shape), "kind": "attention", "source": square[-1]}
+                continue
+            bridge = "Mobile->Former" if type(mod).__name__ == "MobileToFormer" else "Former->Mobile"
+            _reading(out, f"{bridge} attention, mean of tokens · {where}", v.mean((1, 2)).view(-1, t, h, w), shape,
+                     "token attention", key)
+            for m in range(v.shape[2]):
+                _reading(out, f"{bridge} attention of token {m} · {where}", v[:, :, m].mean(1).view(-1, t, h, w),
+                         shape, "token attention", key, token=m)
+        elif kind == "attention" and mod is not None and id(mod) in grids:   # DualFormer
+            _, D, H, W, _ = grids[id(mod)]
+            if hasattr(mod, "pyramid_grids"):      # GP-MSA: attention received by the fine pooled keys
+                fine = mod.pyramid_grids((D, H, W))[0]
+                recv = v.mean((1, 2))[:, : math.prod(fine)].reshape(-1, *fine)
+                _reading(out, f"global attention received · {where}", recv, shape, "global attention", key)
+            else:                                  # LW-MSA: attention received inside each local window
+                recv = _window_received(v.mean(1), (D, H, W), mod.effective_window((D, H, W)))
+                _reading(out, f"local attention received · {where}", recv, shape, "local attention", key)
+        elif kind == "attention" and v.ndim == 4 and v.shape[-1] == v.shape[-2] and v.shape[0] == shape[0] \
+                and not hasattr(mod, "pyramid_grids"):
+            square.append(key)
+        elif kind == "alignment_masks":            # ILA: the mask on the patch grid (§4.3 step 5)
+            _reading(out, f"alignment mask · {where}", v, shape, "alignment", key, invertible=False)
+        elif kind == "alignment_points":           # ...and drawn at pixel resolution from the continuous points
+            n = maps[key.replace("alignment_points", "alignment_masks")].shape[-1]
+            H, W = shape[-2:]
+            ys, xs = _grid_coords(n, H, H / n), _grid_coords(n, W, W / n)
+            from ..models.ila import alignment_mask_at
+            fine = alignment_mask_at(v, ys, xs)                                      # (B, T, H, W)
+            _reading(out, f"alignment mask at pixel resolution · {where}", fine, shape, "alignment", key,
+                     invertible=False, points=v)
+            near = -((xs.view(1, 1, 1, -1) - v[..., :1, None]) ** 2 + (ys.view(1, 1, -1, 1) - v[..., 1:, None]) ** 2)
+            _reading(out, f"alignment point · {where}", near, shape, "alignment", key, invertible=False, points=v)
+        elif kind == "offsets":                    # SIFA: (B, K, 2, T, H, W) neighbour displacements
+            _reading(out, f"offset length · {where}", v.norm(dim=2).mean(1), shape, "offsets", key)
+        elif kind == "neighbour_weights":          # (B, K, T, H, W): the weight W_k of each neighbour
+            centre = v[:, v.shape[1] // 2]
+            _reading(out, f"weight of the centre neighbour · {where}", centre, shape, "offsets", key)
+        elif kind == "motion_map":
+            _reading(out, f"motion map · {where}", v, shape, "motion map", key)
 
-    if "alignment_masks" in by_kind:               # ILA: the last layer's mask and points
-        key = by_kind["alignment_masks"][-1]
-        entry = {"heat": to_clip(maps[key], shape), "kind": "alignment_masks", "source": key}
-        if "alignment_points" in by_kind:
-            entry["points"] = maps[by_kind["alignment_points"][-1]]
-        out["alignment mask"] = entry
-
-    if "offsets" in by_kind:                       # SIFA: the last block's offsets and motion map
-        key = by_kind["offsets"][-1]
-        length = maps[key].norm(dim=2).mean(1)     # (B, T', H', W')
-        out["offset length"] = {"heat": to_clip(length, shape), "kind": "offsets", "source": key}
-    if "motion_map" in by_kind:
-        key = by_kind["motion_map"][-1]
-        out["motion map"] = {"heat": to_clip(maps[key], shape), "kind": "motion_map", "source": key}
+    if square:                                     # a ViT with a class token over all tokens: rollout
+        n = maps[square[0]].shape[-1] - 1
+        try:        # (a handful of learned tokens, e.g. Mobile-Former's Former, is not a token grid)
+            grid = infer_grid(n, shape)
+        except ValueError:
+            grid = None
+        if grid is not None and n >= shape[-3] and all(maps[k].shape[-1] == n + 1 for k in square):
+            roll = attention_rollout([maps[k] for k in square])
+            _reading(out, "attention rollout", roll[:, 0, 1:].reshape(-1, *grid), shape, "attention rollout",
+                     square[-1], invertible=False)
     return out
+
+
+def _readable(entry: dict, min_cells: int) -> bool:
+    return min(entry["grid"]) >= min_cells
+
+
+def default_readings(candidates: dict, min_cells: int = MIN_CELLS) -> list[str]:
+    """Before any choice on training clips: per mechanism, its plain reading (high values, mean over heads and
+    tokens) at the last layer whose map has at least `min_cells` cells a side (the finest layer if none has)."""
+    chosen = []
+    for mech in MECHANISMS:
+        plain = [k for k, v in candidates.items() if v["mechanism"] == mech and v["polarity"] == "high"
+                 and "token" not in v and not k.startswith(("gate", "temporal", "weight of", "alignment point"))]
+        if not plain:
+            continue
+        readable = [k for k in plain if _readable(candidates[k], min_cells)]
+        chosen.append(readable[-1] if readable else max(plain, key=lambda k: min(candidates[k]["grid"])))
+    return chosen
+
+
+def choose_readings(model: nn.Module, samples, min_cells: int = MIN_CELLS) -> dict:
+    """Pick, per mechanism, the reading that lands best on the acting objects of `samples` [(clip, label, masks)],
+    which must be **training** clips: the clips a map is then scored on never take part in choosing it.
+
+    Only readings with at least `min_cells` cells a side compete. Criterion: the smaller of the two margins over the
+    centre prior on these clips, pointing game / prior's pointing game and energy in mask / prior's energy, so that
+    the chosen map is the one that beats the prior most clearly on *both* scores (a map can point well with its
+    mass spread everywhere, or hold mass on the object without its maximum there). Returns {mechanism:
+    {"reading": label, "pointing": ..., "energy": ..., "margin": ..., "polarity", "grid", "clips": n}}."""
+    from . import scores as S
+    sums: dict[str, list] = {}
+    info: dict[str, dict] = {}
+    prior = [0.0, 0.0]
+    for clip, _, masks in samples:
+        centre = S.centre_prior(tuple(masks.shape))
+        prior[0] += S.pointing_game(centre, masks)
+        prior[1] += S.energy_in_mask(centre, masks)
+        for label, v in candidate_maps(model, clip[None]).items():
+            if not _readable(v, min_cells):
+                continue
+            info[label] = v
+            acc = sums.setdefault(label, [0.0, 0.0])
+            acc[0] += S.pointing_game(v["heat"][0], masks)
+            acc[1] += S.energy_in_mask(v["heat"][0], masks)
+    n = max(len(samples), 1)
+    best: dict[str, dict] = {}
+    for label, (pg, en) in sums.items():
+        mech = info[label]["mechanism"]
+        margin = min(pg / max(prior[0], 1e-9), en / max(prior[1], 1e-9))
+        row = {"reading": label, "pointing": pg / n, "energy": en / n, "margin": margin,
+               "polarity": info[label]["polarity"], "grid": info[label]["grid"], "clips": len(samples)}
+        if mech not in best or margin > best[mech]["margin"]:
+            best[mech] = row
+    return best
+
+
+def signature_maps(model: nn.Module, clip: torch.Tensor, readings=None) -> "OrderedDict[str, dict]":
+    """{label: {"heat": (B, T, H, W), "mechanism", "source" (capture key), "grid", "polarity"[, "points"]}}: the
+    readings of `readings` (labels, or `choose_readings`' result), or the default reading of each mechanism the
+    model records. Runs one forward pass in eval mode."""
+    candidates = candidate_maps(model, clip)
+    if readings is None:
+        labels = default_readings(candidates)
+    elif isinstance(readings, dict):
+        labels = [r["reading"] for r in readings.values()]
+    else:
+        labels = list(readings)
+    missing = [k for k in labels if k not in candidates]
+    if missing:
+        raise KeyError(f"{type(model).__name__} records no reading {missing}; it has {list(candidates)}")
+    return OrderedDict((k, candidates[k]) for k in labels)
 
 
 def last_5d_layer(model: nn.Module, clip: torch.Tensor) -> str | None:
@@ -177,44 +315,181 @@ def clips_with_masks(dataset, indices) -> list[tuple[torch.Tensor, int, torch.Te
     return out
 
 
-def pointing_game_table(models: dict, samples, ig_steps: int = 8, device="cpu", seed: int = 0):
-    """Score every map kind of every model on `samples` [(clip, label, masks)] -> (summary, rows) DataFrames.
+def training_clips_with_masks(val_dataset, n: int, seed: int = 0):
+    """`n` clips of the **train** split read exactly as `val_dataset` reads its clips (same frames, transform and
+    sampling; the stored train split of a synthetic set has the same ground-truth sidecars): the clips a reading is
+    chosen on, disjoint from the validation clips it is scored on."""
+    import numpy as np
 
-    Map kinds: each model's signature maps, its alignment points (ILA), Integrated Gradients, and 3D Grad-CAM where
-    the model has a late convolutional map; beside a random map and a centre prior. Scores: pointing game (hit
-    rate of the per-frame maximum on the object, 4 px tolerance) and energy inside the mask; the target class is
-    the model's prediction."""
+    from ..data import VideoClipDataset
+    train = VideoClipDataset(val_dataset.root, "train", num_frames=val_dataset.num_frames,
+                             sampling=val_dataset.sampling, transform=val_dataset.transform, on_error="skip",
+                             seed=seed, train=False, stride=val_dataset.stride, classes=val_dataset.classes)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(train), size=min(n, len(train)), replace=False).tolist())
+    return clips_with_masks(train, chosen)
+
+
+def mechanism_report(model: nn.Module, val_dataset, mechanisms=None, untrained: nn.Module | None = None,
+                     clips: int = 24, train_clips: int = 48, ig_steps: int = 4, seed: int = 0, device="cpu",
+                     draw: bool = True) -> dict:
+    """The map that carries a mechanism on a trained model, chosen, scored and drawn (notebooks 03-07):
+
+    1. `choose_readings` on `train_clips` clips of the train split (the readings of `mechanisms`, default all);
+    2. the pointing game and energy in mask of those readings on `clips` validation clips, beside the same readings
+       of `untrained` (the same architecture built and never trained, when given), Integrated Gradients and the
+       centre prior (`pointing_game_table`);
+    3. one validation clip's frames with the ground-truth outline, each chosen map and IG over them.
+
+    Returns {"readings", "table" (DataFrame), "sentences" (what the table says, one line per map), "figure"}."""
+    import numpy as np
+
+    from .plots import maps_over_frames
+    readings = choose_readings(model, training_clips_with_masks(val_dataset, train_clips, seed=seed))
+    if mechanisms is not None:
+        keep = [mechanisms] if isinstance(mechanisms, str) else list(mechanisms)
+        readings = {m: r for m, r in readings.items() if m in keep}
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(val_dataset), size=min(clips, len(val_dataset)), replace=False).tolist())
+    samples = clips_with_masks(val_dataset, chosen)
+    summary, _ = pointing_game_table({"model": model}, samples, ig_steps=ig_steps, device=device, seed=seed,
+                                     readings={"model": readings},
+                                     untrained={"model": untrained} if untrained is not None else None)
+    table = summary.drop(columns=["model"])
+    cp = table[table["map"] == "centre prior"].iloc[0]
+    ig = table[table["map"] == "integrated gradients"].iloc[0]
+    sentences = []
+    for r in readings.values():
+        row = table[table["map"] == r["reading"]].iloc[0]
+        un = table[table["map"] == f"{r['reading']} [untrained]"]
+        un = f"; untrained {un['pointing'].iloc[0]:.2f} / {un['energy'].iloc[0]:.2f}" if len(un) else ""
+        beats = row["pointing"] > cp["pointing"] and row["energy"] > cp["energy"]
+        sentences.append(
+            f"{r['reading']} ({r['grid'][0]}x{r['grid'][1]} cells, {r['polarity']} values mark the object, chosen "
+            f"on {r['clips']} training clips): pointing game {row['pointing']:.2f}, energy {row['energy']:.2f} on "
+            f"{len(samples)} val clips; centre prior {cp['pointing']:.2f} / {cp['energy']:.2f}{un}; IG {ig['pointing']:.2f} / "
+            f"{ig['energy']:.2f} -> {'beats' if beats else 'does not beat'} the centre prior on both scores")
+    figure = None
+    if draw and samples:
+        clip, label, masks = samples[0]
+        x = clip[None].to(device)
+        with torch.no_grad():
+            target = int(model.eval()(x).argmax())
+        from .attribution import integrated_gradients
+        rows = {k.split(" · ")[0]: v["heat"][0].cpu() for k, v in signature_maps(model, x, readings).items()}
+        rows["integrated gradients"] = integrated_gradients(model, x, target, steps=ig_steps,
+                                                            internal_batch_size=2)[0].cpu()
+        norm = next((t for t in getattr(val_dataset.transform, "transforms", []) if hasattr(t, "mean")), None)
+        stats = {"mean": norm.mean, "std": norm.std} if norm is not None else {}
+        figure = maps_over_frames(clip, rows, masks, **stats,
+                                  suptitle=f"val clip {chosen[0]} ({val_dataset.classes[label]}); outline: the acting "
+                                           f"objects")
+    return {"readings": readings, "table": table, "sentences": sentences, "figure": figure}
+
+
+def pointing_game_table(models: dict, samples, ig_steps: int = 8, device="cpu", seed: int = 0,
+                        readings: dict | None = None, untrained: dict | None = None):
+    """Score maps of every model on `samples` [(clip, label, masks)] -> (summary, rows) DataFrames.
+
+    Per model: its signature maps at `readings[name]` (`choose_readings`' result or labels, chosen on *training*
+    clips; None: the defaults), the same readings of `untrained[name]` (the architecture freshly initialised, when
+    given), Integrated Gradients, and 3D Grad-CAM where the model has a late convolutional map; beside a random
+    map and a centre prior (model "baseline"). Scores: pointing game (ties scored as chance) and energy in mask;
+    the target class is the model's prediction. Columns: model, map, source (own, untrained, attribution,
+    baseline), mechanism, pointing, energy, clips."""
     import pandas as pd
 
     from . import attribution as A
     from . import scores as S
     rows, cam_layer = [], {}
+    readings = readings or {}
+    untrained = untrained or {}
 
-    def add(model, kind, heat, masks):
-        rows.append({"model": model, "map": kind, "pointing": S.pointing_game(heat, masks),
-                     "energy": S.energy_in_mask(heat, masks)})
+    def add(model, kind, source, mechanism, heat, masks):
+        rows.append({"model": model, "map": kind, "source": source, "mechanism": mechanism,
+                     "pointing": S.pointing_game(heat, masks), "energy": S.energy_in_mask(heat, masks)})
 
     for n, (clip, _, masks) in enumerate(samples):
-        add("baseline", "random", S.random_map(tuple(masks.shape), seed=seed + n), masks)
-        add("baseline", "centre prior", S.centre_prior(tuple(masks.shape)), masks)
+        add("baseline", "random", "baseline", "", S.random_map(tuple(masks.shape), seed=seed + n), masks)
+        add("baseline", "centre prior", "baseline", "", S.centre_prior(tuple(masks.shape)), masks)
         for name, net in models.items():
             net.eval()
             x = clip[None].to(device)
             with torch.no_grad():
                 target = int(net(x).argmax())
-            for kind, v in signature_maps(net, x).items():
-                add(name, kind, v["heat"][0].cpu(), masks)
-                if "points" in v:
-                    rows.append({"model": name, "map": "alignment points", "energy": float("nan"),
-                                 "pointing": S.points_in_mask(v["points"][0], masks)})
+            chosen = readings.get(name)
+            for kind, v in signature_maps(net, x, chosen).items():
+                add(name, kind, "own", v["mechanism"], v["heat"][0].cpu(), masks)
+            if name in untrained:
+                fresh = untrained[name].eval().to(device)
+                for kind, v in signature_maps(fresh, x, chosen).items():
+                    add(name, f"{kind} [untrained]", "untrained", v["mechanism"], v["heat"][0].cpu(), masks)
             ig = A.integrated_gradients(net, x, target, steps=ig_steps, internal_batch_size=2)
-            add(name, "integrated gradients", ig[0].cpu(), masks)
+            add(name, "integrated gradients", "attribution", "", ig[0].cpu(), masks)
             if name not in cam_layer:            # found on the first clip; every clip has the same shape
                 cam_layer[name] = last_5d_layer(net, x)
             layer = cam_layer[name]
             if layer:
-                add(name, "grad-cam", A.grad_cam_3d(net, x, target, net.get_submodule(layer))[0].cpu(), masks)
+                add(name, "grad-cam", "attribution", "",
+                    A.grad_cam_3d(net, x, target, net.get_submodule(layer))[0].cpu(), masks)
     detail = pd.DataFrame(rows)
-    summary = detail.groupby(["model", "map"], as_index=False, sort=False)[["pointing", "energy"]].mean()
+    summary = detail.groupby(["model", "map", "source", "mechanism"], as_index=False, sort=False)[
+        ["pointing", "energy"]].mean()
     summary["clips"] = len(samples)
     return summary, detail
+
+
+def forward_order(model: nn.Module, clip: torch.Tensor) -> list[str]:
+    """The model's blocks in the order the forward pass first runs them: every module that holds parameters of its
+    own, grouped by its path cut after the first index (`layers.0`, `blocks.3`, `visual.transformer.resblocks.2`:
+    one stage or block of the paper) or, outside numbered blocks, as itself (`patch_embed.proj`, `head`)."""
+    order: list[str] = []
+
+    def block_of(name: str) -> str:
+        parts = name.split(".")
+        for i, part in enumerate(parts):
+            if part.isdigit():
+                return ".".join(parts[: i + 1])
+        return name
+
+    owners = [(n, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    hooks = [m.register_forward_pre_hook(lambda mod, args, b=block_of(n): order.append(b) if b not in order else None)
+             for n, m in owners]
+    try:
+        with torch.no_grad():
+            model.eval()(clip)
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
+@torch.no_grad()
+def cascading_randomisation(model: nn.Module, clip: torch.Tensor, readings=None, seed: int = 0):
+    """The cascading model-parameter randomisation of Adebayo et al. (2018, Sanity Checks for Saliency Maps,
+    §3.1): re-initialise the model's top-level blocks one at a time from the output back to the input, cumulatively,
+    and after each step measure the Spearman rank correlation of each signature map with the trained model's.
+
+    A map that explains the model decorrelates once the randomisation reaches the layers that compute it; a map
+    that stays correlated to the end shows the input, not what was learnt. Returns a DataFrame (step, randomised
+    (the block re-initialised at that step), map, rank_corr). The model is copied, never changed."""
+    import copy
+
+    import pandas as pd
+
+    from .attribution import rank_correlation
+    base = signature_maps(model, clip, readings)
+    labels = list(base)
+    net = copy.deepcopy(model).eval()
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for step, block in enumerate(reversed(forward_order(net, clip)), start=1):
+        members = [m for n, m in net.named_modules() if n == block or n.startswith(block + ".")]
+        for p in {id(p): p for m in members for p in m.parameters(recurse=False)}.values():
+            std = p.float().std().item() if p.numel() > 1 else 0.02
+            p.copy_(torch.randn(p.shape, generator=g).to(p.dtype) * (std if std > 0 else 0.02))
+        now = signature_maps(net, clip, labels)
+        for k in labels:
+            rows.append({"step": step, "randomised": block, "map": k,
+                         "rank_corr": rank_correlation(base[k]["heat"], now[k]["heat"])})
+    return pd.DataFrame(rows)
