@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vidlab-installed
 MODE ?= auto
 # DATA=auto: the kinetics-like preset (64 frames at 224 px) in data/synthetic-k on a machine with a CUDA GPU,
-# else the default synthetic set in data/synthetic. Any other value is a dataset folder used as given.
+# else the default synthetic set in data/synthetic. Any other value is a dataset folder: used as it is when it holds
+# a dataset (any seed, preset or Kinetics subset), else the default synthetic set is generated there.
 DATA ?= auto
+# SEED: the seed of a synthetic set the data step generates (vidlab data synth --seed)
+SEED ?= 0
 DATA_DIR = $(if $(filter auto,$(DATA)),$$($(PY) -c 'import torch; print("data/synthetic-k" if torch.cuda.is_available() else "data/synthetic")'),$(DATA))
 TEST_ARGS ?=
 
@@ -33,8 +36,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 data: $(STAMP)
-	@d=$(DATA_DIR); preset=default; [ "$$d" = data/synthetic-k ] && preset=kinetics-like; \
-	  echo "vidlab data synth --preset $$preset --out $$d"; $(VENV)/bin/vidlab data synth --preset $$preset --out $$d
+	@d=$(DATA_DIR); \
+	  if [ "$(DATA)" != auto ] && { [ -f "$$d/classes.txt" ] || [ -d "$$d/annotations" ]; }; then \
+	    echo "using the dataset in $$d"; \
+	  else \
+	    preset=default; [ "$$d" = data/synthetic-k ] && preset=kinetics-like; \
+	    echo "vidlab data synth --preset $$preset --seed $(SEED) --out $$d"; \
+	    $(VENV)/bin/vidlab data synth --preset $$preset --seed $(SEED) --out $$d; \
+	  fi
 
 # Every *_nano model trained once with its recipe into data/checkpoints (skipped when already trained for that data).
 zoo: $(STAMP) data

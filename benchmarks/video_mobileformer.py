@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import vidlab  # noqa: E402
 from vidlab.models import video_mobileformer as vmf  # noqa: E402
-from vidlab.profile import latency  # noqa: E402
+from vidlab.profile import latency, mobileformer_macs  # noqa: E402
 from _common import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = vidlab.create_model(name, num_frames=T, img_size=S)
         x = torch.randn(1, 3, T, S, S)
-        c = vmf.mobileformer_macs(model, x)
+        c = mobileformer_macs(model, x)
         fwd = latency(model, x, warmup=2, iters=iters)
         # forward + backward at batch 1 with BatchNorm statistics frozen (eval mode): the head's BatchNorm1d, as
         # in the image model, cannot compute batch statistics from one clip

@@ -9,7 +9,7 @@ from vidlab.profile import complexity
 from vidlab.viz import capture
 
 NANOS = ["vit_joint_nano", "vit_divided_nano", "r2plus1d_nano"]
-T, S, K = 8, 64, 5          # small clips keep the tests fast; the nano sizes default to 8x128 in notebooks
+T, S, K = 8, 64, 5          # small clips keep the tests fast
 
 
 def nano(name, **kw):
@@ -53,23 +53,25 @@ def test_gradients_reach_every_parameter(name):
 
 def test_capture_joint_attention():
     m = nano("vit_joint_nano").eval()
-    N = 1 + (T // 2) * (S // 16) ** 2
+    (t, p, _), h = m.cfg.tubelet, m.cfg.num_heads
+    N = 1 + (T // t) * (S // p) ** 2
     with capture(m) as maps:
         out = m(clip())
     assert list(maps) == [f"blocks.{i}.attn.attention" for i in range(4)]
     a = maps["blocks.0.attn.attention"]
-    assert a.shape == (2, 3, N, N)
-    torch.testing.assert_close(a.sum(-1), torch.ones(2, 3, N))
+    assert a.shape == (2, h, N, N)
+    torch.testing.assert_close(a.sum(-1), torch.ones(2, h, N))
     torch.testing.assert_close(m(clip()), out)          # capturing does not change the output
 
 
 def test_capture_divided_attention():
     m = nano("vit_divided_nano").eval()
-    t, s = T // 2, (S // 16) ** 2
+    (tt, p, _), h = m.cfg.tubelet, m.cfg.num_heads
+    t, s = T // tt, (S // p) ** 2
     with capture(m) as maps:
         m(clip())
-    assert maps["blocks.0.temporal_attn.temporal_attention"].shape == (2, 3, s, t, t)
-    assert maps["blocks.3.attn.spatial_attention"].shape == (2, 3, t, 1 + s, 1 + s)
+    assert maps["blocks.0.temporal_attn.temporal_attention"].shape == (2, h, s, t, t)
+    assert maps["blocks.3.attn.spatial_attention"].shape == (2, h, t, 1 + s, 1 + s)
     with capture(m, kinds=["temporal_attention"]) as maps:
         m(clip())
     assert len(maps) == 4 and all(k.endswith("temporal_attention") for k in maps)

@@ -113,7 +113,7 @@ def test_train_resume_and_eval_end_to_end(smoke_data, tmp_path, capsys):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     ckpt = torch.load(out / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["model_name"] == "vit_joint_nano"
-    model_args = ckpt["meta"]["model_args"]   # plus the recipe's architecture settings (tubelet, width, ...)
+    model_args = ckpt["meta"]["model_args"]   # the architecture itself is the registration's defaults
     assert {k: model_args[k] for k in ("num_classes", "num_frames", "img_size")} == {
         "num_classes": len(ckpt["classes"]), "num_frames": 4, "img_size": 32}
 

@@ -7,7 +7,7 @@ from vidlab.models import create_model, model_info
 from vidlab.models.ila import alignment_mask, load_clip_weights, merge_pairs, read_clip_state_dict
 from vidlab.viz import capture
 
-NANO = dict(num_classes=5, num_frames=8, img_size=128)
+NANO = dict(num_classes=5, num_frames=8, img_size=128, patch_size=16)   # 8x8 patches, CLIP's 16 px
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -114,7 +114,7 @@ def test_bad_input_raises(nano):
     with pytest.raises(ValueError, match="ila_mode"):
         create_model("ila_nano", ila_mode="tokens", **NANO)
     with pytest.raises(ValueError, match="4x4"):
-        create_model("ila_nano", num_classes=5, img_size=48)
+        create_model("ila_nano", num_classes=5, img_size=24)     # 3x3 patches of 8 px
 
 
 # ---------------------------------------------------------------------------------------------------- ILA pieces

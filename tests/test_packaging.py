@@ -1,6 +1,7 @@
 """The set-up files agree with each other (pyproject, environment.yml, Makefile, .ci/run, README), the decord2
 environment marker selects the platforms decord2 has wheels for, and `pip wheel .` builds a wheel that installs
-into a fresh venv holding only torch (+ numpy, tqdm, PyAV) and works there with PyAV as the only decoder."""
+into a fresh venv holding only torch (+ numpy, tqdm, PyAV) and works there (PyAV as the only decoder, the Kinetics
+class presets found inside the installed package)."""
 import os
 import re
 import shutil
@@ -139,8 +140,9 @@ def _local_pip_sources() -> list[str]:
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_with_torch(tmp_path):
     """`pip wheel . --no-deps` -> a wheel with every module and the right metadata; installed with --no-deps into a
-    new venv that has torch (and numpy, tqdm, PyAV, none of decord2), vidlab imports, builds and runs a model, and
-    reads a video with PyAV. About 40 s here, most of it installing torch."""
+    new venv that has torch (and numpy, tqdm, PyAV, none of decord2), vidlab imports, builds and runs a model,
+    resolves the Kinetics class presets outside the repository, and reads a video with PyAV. About 40 s here, most
+    of it installing torch."""
     sources = _local_pip_sources()
     if not sources:
         pytest.skip("no local pip source (find-links / file:// index) to fill a fresh venv with torch offline")
@@ -162,6 +164,8 @@ def test_wheel_installs_into_a_fresh_venv_with_torch(tmp_path):
         entry_points = z.read(f"vidlab-{meta['version']}.dist-info/entry_points.txt").decode()
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "vidlab").rglob("*.py")}
     assert modules <= names, f"missing from the wheel: {sorted(modules - names)}"
+    presets = {p.relative_to(ROOT).as_posix() for p in (ROOT / "vidlab" / "data" / "presets").glob("*.txt")}
+    assert presets and presets <= names, f"class presets missing from the wheel: {sorted(presets - names)}"
     requires = {Requirement(line.split(":", 1)[1].strip()).name: Requirement(line.split(":", 1)[1].strip())
                 for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
     assert str(requires["torch"].specifier) == ">=2.13" and requires["decord2"].marker is not None
@@ -185,6 +189,8 @@ from pathlib import Path
 assert Path(vidlab.__file__).resolve().is_relative_to(Path(sys.prefix).resolve()), vidlab.__file__
 m = vidlab.create_model("vit_joint_nano", num_classes=3, num_frames=4, img_size=32)
 assert m(torch.randn(1, 3, 4, 32, 32)).shape == (1, 3)
+from vidlab.data.kinetics import resolve_class_list
+assert len(resolve_class_list("k400_motion10")) == 10 and len(resolve_class_list("k400-motion50")) == 50
 from vidlab.data.io import VideoReader, available_backends, write_video
 assert available_backends() == ["pyav"], available_backends()
 p = write_video(Path(tempfile.mkdtemp()) / "c.mp4", np.full((6, 32, 32, 3), 128, np.uint8))

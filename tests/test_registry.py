@@ -1,3 +1,4 @@
+import re
 import sys
 import types
 
@@ -7,7 +8,7 @@ from torch import nn
 
 import vidlab
 from vidlab.errors import CheckpointError, ConfigError
-from vidlab.models import ModelInfo, create_model, list_models, model_info, register_model
+from vidlab.models import ModelInfo, Recipe, create_model, get_recipe, list_models, model_info, register_model
 from vidlab.models.official import check_and_load, load_checkpoint, load_pretrained
 
 
@@ -28,7 +29,7 @@ def _official_filter(sd, model):
 
 @register_model(info=ModelInfo(arch="toyarch", paper="Test 2026", params_reported=1.0, top1={"K400": 1.0}),
                 converter=_official_filter)
-def toyarch_nano(num_classes=400, num_frames=8, img_size=224, **kw):
+def toyarch_nano(num_classes=400, num_frames=8, img_size=64, **kw):     # a _nano takes its recipe's input (8x64²)
     return _Tiny(num_classes, num_frames, img_size, **kw)
 
 
@@ -122,3 +123,66 @@ def test_missing_and_corrupt_checkpoint(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt"):
         load_pretrained(create_model("toyarch_nano"), bad)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A registered _nano size is the model its recipe trains
+# --------------------------------------------------------------------------------------------------------------
+# parameters at 10 classes of the model each recipe trains (what the zoo's runs hold)
+NANO_PARAMS = {"video_focalnet_nano": 2_486_888, "video_mobileformer_nano": 2_498_622, "dualformer_nano": 2_297_162,
+               "ila_nano": 3_168_410, "sifa_nano": 1_290_058, "vit_joint_nano": 482_602, "vit_divided_nano": 651_562,
+               "r2plus1d_nano": 784_590}
+
+
+def _shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_every_nano_is_listed():
+    assert set(NANO_PARAMS) == {n for n in list_models("*_nano") if model_info(n)["arch"] != "toyarch"}
+
+
+@pytest.mark.parametrize("name", sorted(NANO_PARAMS))
+def test_a_nano_is_the_model_its_recipe_trains(name):
+    """create_model(name) == the model `vidlab zoo` and `vidlab train` build from the recipe (num_frames, img_size and
+    the recipe's build arguments), and model_info states the recipe's input."""
+    from vidlab.pretrain import check_pretrain
+    rec = get_recipe(name)
+    assert rec.model == {}, "a nano's build arguments are its registration's defaults"
+    with torch.device("meta"):
+        default = create_model(name, num_classes=10)
+        trained = create_model(name, num_classes=10, num_frames=rec.num_frames, img_size=rec.img_size, **rec.model)
+    assert _shapes(default) == _shapes(trained)
+    assert (default.cfg.num_frames, default.cfg.img_size) == (rec.num_frames, rec.img_size)
+    assert sum(p.numel() for p in default.parameters()) == NANO_PARAMS[name]
+    info = model_info(name)
+    assert info["input"] == rec.input == f"{rec.num_frames}x{rec.img_size}x{rec.img_size}"
+    for text in (info["variant"], info["notes"]):     # "at 8x32x32", "at 8x32²": the recipe's input, nothing else
+        for t, h, w in re.findall(r"\bat (\d+)x(\d+)(?:x(\d+)|²)", text):
+            assert (int(t), int(h), int(w or h)) == (rec.num_frames, rec.img_size, rec.img_size), text
+    if rec.pretrain:   # the frame model (vidlab.pretrain) shares its tensors with the video model it initialises
+        p = check_pretrain(dict(rec.pretrain))
+        with torch.device("meta"):
+            frame = create_model(name, num_classes=p["grid"] ** 2, num_frames=p["num_frames"], img_size=rec.img_size,
+                                 **p["model"])
+        shared = {k for k, s in _shapes(frame).items() if _shapes(default).get(k) == s}
+        assert len(shared) > len(_shapes(frame)) // 2, sorted(set(_shapes(frame)) - shared)
+    x = torch.randn(1, 3, rec.num_frames, rec.img_size, rec.img_size)
+    with torch.no_grad():
+        assert create_model(name, num_classes=10).eval()(x).shape == (1, 10)
+
+
+def test_a_nano_registration_that_disagrees_with_its_recipe_is_refused():
+    rec = Recipe(num_frames=8, img_size=32)
+
+    def toyarch2_nano(num_classes=400, num_frames=8, img_size=128, **kw):
+        return _Tiny(num_classes, num_frames, img_size, **kw)
+
+    with pytest.raises(ConfigError, match="default img_size=128 differs from its recipe's 32"):
+        register_model(recipe=rec)(toyarch2_nano)
+    toyarch2_nano.__defaults__ = (400, 8, 32)
+    with pytest.raises(ConfigError, match="takes no build arguments"):
+        register_model(recipe=rec.replace(model={"width": 2}))(toyarch2_nano)
+    with pytest.raises(ConfigError, match="ModelInfo input '8x128x128' differs from its recipe's '8x32x32'"):
+        register_model(recipe=rec, info=ModelInfo(input="8x128x128"))(toyarch2_nano)
+    assert "toyarch2_nano" not in list_models()

@@ -59,6 +59,7 @@ def nano(**kw):
     kw.setdefault("num_classes", 5)
     kw.setdefault("img_size", 64)
     kw.setdefault("num_frames", 4)
+    kw.setdefault("temporal_init", "default")     # the released init (the nano's recipe starts h_temporal at 1)
     return vidlab.create_model("video_focalnet_nano", **kw)
 
 

@@ -9,8 +9,9 @@ from vidlab.errors import CheckpointError
 from vidlab.models.official import check_and_load
 from vidlab.models.video_mobileformer import (IMAGE_PARAMS, VARIANT_GMACS, VideoMobileFormer,
                                               checkpoint_filter_fn,
-                                              image_mobileformer_config, load_image_weights, mobileformer_macs,
+                                              image_mobileformer_config, load_image_weights,
                                               token_attention_frames)
+from vidlab.profile import mobileformer_macs
 from vidlab.viz import capture
 
 VARIANTS = ["video_mobileformer_nano", "video_mobileformer_500m", "video_mobileformer_1g",

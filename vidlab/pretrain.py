@@ -37,40 +37,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, DatasetError
+from .models.registry import PRETRAIN_DEFAULTS, check_pretrain   # the recipe's pretrain fields
 
 __all__ = ["PRETRAIN_DEFAULTS", "check_pretrain", "render_frames", "frame_pretrain", "load_frame_weights",
            "pretrain_model"]
 
-# A recipe's fingerprint holds only the fields it sets: changing a default here changes what such recipes mean, so
-# it must come with a new vidlab.zoo.ZOO_VERSION (every zoo run then retrains).
-PRETRAIN_DEFAULTS = {
-    "steps": 1500,         # optimiser steps (AdamW with the recipe's epsilon, one-cycle cosine, clipping at 1.0)
-    "lr": 5e-4,            # peak learning rate
-    "batch_size": 32,      # frames per step
-    "frames": 16000,       # rendered frames (one per scene); 5 % of them are held out to report the loss
-    "grid": 8,             # G: the occupancy map is G x G
-    "num_frames": 1,       # frames of the still clip the model is built for (SIFA-Net's stem needs 2)
-    "model": {},           # build overrides of the frame model (Video-FocalNet: {"design": "spatial"})
-}
 _SEED_SLOT = 999           # rng [seed, 999, i]: the stored splits use 0 and 1 there, the stream 2 + epoch
-
-
-def check_pretrain(p: dict) -> dict:
-    """The pretraining fields of a recipe, defaults filled in; unknown or bad fields raise a ConfigError."""
-    unknown = sorted(set(p) - set(PRETRAIN_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown pretrain field(s) {unknown}; known: {sorted(PRETRAIN_DEFAULTS)}")
-    p = {**PRETRAIN_DEFAULTS, **p}
-    for k in ("steps", "batch_size", "frames", "grid", "num_frames"):
-        if not (isinstance(p[k], int) and p[k] >= 1):
-            raise ConfigError(f"pretrain {k} must be an integer >= 1, got {p[k]!r}")
-    if not p["lr"] > 0:
-        raise ConfigError(f"pretrain lr must be > 0, got {p['lr']!r}")
-    if p["frames"] < 40:
-        raise ConfigError(f"pretrain frames must be >= 40 (5 % are held out), got {p['frames']}")
-    if not isinstance(p["model"], dict):
-        raise ConfigError(f"pretrain model must be a dict of build arguments, got {p['model']!r}")
-    return p
 
 
 def _generator_config(root: Path, render_size: int):

@@ -53,7 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 aten = torch.ops.aten
 
-__all__ = ["Complexity", "Timing", "Memory", "complexity", "latency", "peak_memory", "scaling",
+__all__ = ["Complexity", "Timing", "Memory", "complexity", "mobileformer_macs", "latency", "peak_memory", "scaling",
            "attention_macs", "register_formula", "FREE_OPS", "EXTRA_OPS"]
 
 
@@ -421,6 +421,44 @@ def complexity(model: nn.Module, inputs, *, count_extra: bool = False, backward:
     return Complexity(params=params, trainable_params=trainable, flops=int(total), table=table, by_op=by_op,
                       uncounted=dict(counter.uncounted), uncounted_numel=dict(counter.uncounted_numel),
                       input_shapes=_shapes(args, kwargs), count_extra=count_extra, backward=backward)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Mobile-Former's convention: MACs plus the dynamic ReLUs' products
+# --------------------------------------------------------------------------------------------------------------
+def mobileformer_macs(model: nn.Module, clip) -> dict:
+    """Cost of one forward pass of `clip` (a tensor or a shape), counted with `complexity`:
+
+    "macs": conv + linear + matmul multiply-accumulates (fvcore-like; FlopCounterMode FLOPs / 2);
+    "dyrelu": the 2 multiplies per output element of every dynamic ReLU (max(a1 x, a2 x)), which the counter
+    leaves out; "mf_macs" = macs + dyrelu: what Mobile-Former calls "FLOPs" (its README's 508M, 294M, ...) and
+    the convention of vidlab's size names; "flops" = 2 * macs (FlopCounterMode's own number).
+    "by_part": MACs of the Mobile sub-blocks, the two bridges, the Formers and the rest (stem, lite block, head).
+    """
+    from .models.video_mobileformer import (DynamicReLU, Former, FormerToMobile, Mobile, MobileDownsample,
+                                            MobileToFormer)
+    dyrelu = [0]
+
+    def hook(mod, inp, out):
+        dyrelu[0] += 2 * out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, DynamicReLU)]
+    try:
+        c = complexity(model, clip)
+    finally:
+        for h in handles:
+            h.remove()
+    kinds = {"mobile": (Mobile, MobileDownsample), "bridges": (MobileToFormer, FormerToMobile), "former": (Former,)}
+    types = dict(model.named_modules())
+    parts = {k: 0 for k in kinds}
+    for row in c.table.itertuples():
+        for part, classes in kinds.items():
+            if isinstance(types[row.module], classes):
+                parts[part] += int(row.macs)
+    macs = int(c.macs)
+    parts["other"] = macs - sum(parts.values())
+    return {"macs": macs, "flops": int(c.flops), "dyrelu": dyrelu[0], "mf_macs": macs + dyrelu[0],
+            "params": c.params, "by_part": parts}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from .sampling import dense_indices, is_padded, sample_indices, segment_indices,
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, denormalize
 from .synthetic import CLASSES as SYNTHETIC_CLASSES, REVERSED_PAIRS, load_ground_truth, make_synthetic, synthetic_config
 from .cache import CachedClipDataset, build_cache
-from .kinetics import (VideoClipDataset, make_subset, read_classes, read_id_list, read_kinetics_csv,
-                       read_list_file, resolve_class_list)
+from .kinetics import (VideoClipDataset, read_classes, read_id_list, read_kinetics_csv, read_list_file,
+                       resolve_class_list)
+from .subset import make_subset
 
 __all__ = [
     "VideoReader", "available_backends", "probe", "write_video",

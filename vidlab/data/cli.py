@@ -136,7 +136,7 @@ def run_synth(args) -> int:
 
 
 def run_subset(args) -> int:
-    from .kinetics import make_subset
+    from .subset import make_subset
     ids = {k: v for k, v in (("train", args.ids_train), ("val", args.ids_val)) if v}
     classes = None if args.classes == "from-ids" else args.classes
     out = make_subset(args.kinetics, args.out, classes=classes, train_per_class=args.train,

@@ -604,7 +604,8 @@ def make_synthetic(out_dir="data/synthetic", *, preset: str = "default", num_cla
         if old.get("params") == meta["params"] and old.get("seed") == seed and old.get("version") == GT_VERSION:
             return root
         raise DatasetError(f"{root} already holds a synthetic dataset with other parameters "
-                           f"({old.get('params')}, seed {old.get('seed')}); pass overwrite=True or another out_dir")
+                           f"({old.get('params')}, seed {old.get('seed')}); regenerate it with --overwrite "
+                           "(make_synthetic(..., overwrite=True)) or choose another --out")
     if root.exists() and not root.is_dir():
         raise DatasetError(f"{root} is a file, not a folder; choose a folder for the dataset")
     if root.exists() and any(root.iterdir()):
@@ -613,8 +614,8 @@ def make_synthetic(out_dir="data/synthetic", *, preset: str = "default", num_cla
                                f"written by vidlab's generator (no {MARKER} marker, no meta.json of ours), so "
                                "nothing was changed. Choose an empty or new folder")
         if not overwrite and not meta_path.exists():
-            raise DatasetError(f"{root} holds an interrupted generation; pass overwrite=True (--overwrite) to "
-                               "regenerate it")
+            raise DatasetError(f"{root} holds an interrupted generation; regenerate it with --overwrite "
+                               "(make_synthetic(..., overwrite=True))")
         for f in _generated_files(root):   # ours only: the user's own files in the folder are left alone
             f.unlink()
         for d in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):

@@ -380,12 +380,12 @@ def vit_joint_base(num_classes: int = 400, num_frames: int = 8, img_size: int = 
                                                                        num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
-    **_VIVIT, variant="ViT nano (192 wide, 4 blocks, 3 heads), joint attention, tubelet 2x16x16", input="8x128x128",
-    notes="vidlab's teaching size: 256+1 tokens at 8x128², trains on a CPU in minutes."))
-def vit_joint_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> VideoViT:
-    return _vit("joint", num_classes, num_frames, img_size, **{**dict(tubelet=(2, 16, 16), embed_dim=192, depth=4,
-                                                                       num_heads=3), **overrides})
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600),
+                info=ModelInfo(**_VIVIT, variant="ViT nano (96 wide, 4 blocks, 4 heads), joint attention, tubelet 2x4x4",
+                               notes="vidlab's teaching size: 256+1 tokens at 8x32², trains on a CPU in minutes."))
+def vit_joint_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> VideoViT:
+    return _vit("joint", num_classes, num_frames, img_size, **{**dict(tubelet=(2, 4, 4), embed_dim=96, depth=4,
+                                                                       num_heads=4), **overrides})
 
 
 @register_model(converter=timesformer_checkpoint_filter_fn, info=ModelInfo(
@@ -400,12 +400,13 @@ def vit_divided_base(num_classes: int = 400, num_frames: int = 8, img_size: int 
                                                                          depth=12, num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600, model={"tubelet": (2, 4, 4), "embed_dim": 96, "num_heads": 4}), info=ModelInfo(
-    **_TIMESFORMER, variant="TimeSformer nano (192 wide, 4 blocks, 3 heads), tubelet 2x16x16", input="8x128x128",
-    notes="vidlab's teaching size; same tokens as vit_joint_nano so the two differ only in the attention."))
-def vit_divided_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 224, **overrides) -> VideoViT:
-    return _vit("divided", num_classes, num_frames, img_size, **{**dict(tubelet=(2, 16, 16), embed_dim=192,
-                                                                         depth=4, num_heads=3), **overrides})
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600),
+                info=ModelInfo(**_TIMESFORMER, variant="TimeSformer nano (96 wide, 4 blocks, 4 heads), tubelet 2x4x4",
+                               notes="vidlab's teaching size; same tokens as vit_joint_nano so the two differ only "
+                                     "in the attention."))
+def vit_divided_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> VideoViT:
+    return _vit("divided", num_classes, num_frames, img_size, **{**dict(tubelet=(2, 4, 4), embed_dim=96,
+                                                                         depth=4, num_heads=4), **overrides})
 
 
 @register_model(info=ModelInfo(
@@ -417,7 +418,7 @@ def r2plus1d_18(num_classes: int = 400, num_frames: int = 16, img_size: int = 11
 
 
 @register_model(info=ModelInfo(
-    **_R2PLUS1D, variant="R(2+1)D nano (widths 16-128, one block per stage, stem stride 4)", input="8x64x64",
+    **_R2PLUS1D, variant="R(2+1)D nano (widths 16-128, one block per stage, stem stride 4)",
     notes="vidlab's teaching size; trains on a CPU in minutes."),
     recipe=Recipe(lr=3e-3, epochs=10, batch_size=16, num_frames=8, img_size=64, stream_clips=960))
 def r2plus1d_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 64, **overrides) -> R2Plus1d:

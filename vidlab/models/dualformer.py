@@ -537,13 +537,13 @@ def dualformer_base(num_classes=400, num_frames=32, img_size=224, **overrides) -
 
 
 @register_model(recipe=Recipe(lr=2.5e-4, adam_eps=1e-12, epochs=20, batch_size=16, num_frames=8, img_size=32, stream_clips=2560), info=ModelInfo(
-    paper=_PAPER, url=_URL, variant="DualFormer-nano (vidlab teaching size)", input="8x128x128", views="1x1",
+    paper=_PAPER, url=_URL, variant="DualFormer-nano (vidlab teaching size)", views="1x1",
     flops_convention="vidlab MACs per view", mean=_MEAN, std=_STD,
     notes="vidlab's choice, not in the paper: dims 32-256, heads 1-8, depths 2,2,2,2, windows (2,4,4), fine "
           "pyramid (2,4,4) x3 + (4,4,4) (global in stage 3), coarse (2,2,2) with a first coarse kernel of 4 "
           "(the release's 7 would silently drop rows at 32x32). Same code path as the paper sizes."),
     converter=checkpoint_filter_fn)
-def dualformer_nano(num_classes=400, num_frames=8, img_size=128, **overrides) -> DualFormer:
+def dualformer_nano(num_classes=400, num_frames=8, img_size=32, **overrides) -> DualFormer:
     cfg = DualFormerConfig(embed_dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(2, 2, 2, 2),
                            local_sizes=((2, 4, 4),) * 4, fine_pysizes=((2, 4, 4),) * 3 + ((4, 4, 4),),
                            coarse_pysize=(2, 2, 2), coarse_first_kernel=4, drop_path_rate=0.0, head_dropout=0.0)

@@ -817,13 +817,13 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
 
 
 @register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
-                              model={"patch_size": 8}, pretrain={"num_frames": 2}),   # frame pretraining (CLIP stand-in)
-                info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano (vidlab teaching size)", input="8x128x128",
+                              pretrain={"num_frames": 2}),   # frame pretraining (CLIP stand-in)
+                info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano (vidlab teaching size)",
                                views="1x1", notes="vidlab's choice (§4.5): CLIP-style ViT width 192, 4 layers, "
-                               "3 heads, patch 16 (8x8 grid), trunk 64, point head 32, linear head; its recipe starts from frame "
-                               "pretraining (vidlab.pretrain), a stand-in for CLIP.",
+                               "3 heads, patch 8 (4x4 grid at 32²), trunk 64, point head 32, linear head; its recipe "
+                               "starts from frame pretraining (vidlab.pretrain), a stand-in for CLIP.",
                                mean=CLIP_MEAN, std=CLIP_STD),
                 converter=checkpoint_filter_fn)
-def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 128, **overrides) -> ILA:
-    return _build(ILAConfig(patch_size=16, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
+def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> ILA:
+    return _build(ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
                             point_hidden=32, head_drop=0.0), num_classes, num_frames, img_size, overrides)

@@ -1,7 +1,6 @@
 """Layers that two or more vidlab architectures share. Anything used by one model lives in that model's file."""
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import torch
@@ -21,10 +20,6 @@ def check_clip(x: torch.Tensor, in_chans: int = 3, num_frames: int | None = None
                          f"got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"expected a float {name} (normalised), got dtype {x.dtype}")
-
-
-def to_2tuple(x):
-    return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
 
 
 def to_3tuple(x):
@@ -182,13 +177,3 @@ def report_params(model: nn.Module, name: str | None = None) -> str:
     """'<name>: 2.59M parameters' — the one line a model prints about itself when asked."""
     n = count_params(model)
     return f"{name or type(model).__name__}: {n / 1e6:.2f}M parameters ({n:,})"
-
-
-def get_abs_pos_embed_1d(length: int, dim: int) -> torch.Tensor:
-    """Fixed sine-cosine embedding (Vaswani et al.) of shape (length, dim)."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim)
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)[:, : dim // 2]
-    return pe

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,38 @@ from torch import nn
 from ..errors import ConfigError
 
 
+# Frame pretraining (vidlab.pretrain) as a recipe asks for it. A recipe's fingerprint holds only the fields it sets:
+# changing a default here changes what such recipes mean, so it must come with a new vidlab.zoo.ZOO_VERSION (every
+# zoo run then retrains).
+PRETRAIN_DEFAULTS = {
+    "steps": 1500,         # optimiser steps (AdamW with the recipe's epsilon, one-cycle cosine, clipping at 1.0)
+    "lr": 5e-4,            # peak learning rate
+    "batch_size": 32,      # frames per step
+    "frames": 16000,       # rendered frames (one per scene); 5 % of them are held out to report the loss
+    "grid": 8,             # G: the occupancy map is G x G
+    "num_frames": 1,       # frames of the still clip the model is built for (SIFA-Net's stem needs 2)
+    "model": {},           # build overrides of the frame model (Video-FocalNet: {"design": "spatial"})
+}
+
+
+def check_pretrain(p: dict) -> dict:
+    """The pretraining fields of a recipe, defaults filled in; unknown or bad fields raise a ConfigError."""
+    unknown = sorted(set(p) - set(PRETRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown pretrain field(s) {unknown}; known: {sorted(PRETRAIN_DEFAULTS)}")
+    p = {**PRETRAIN_DEFAULTS, **p}
+    for k in ("steps", "batch_size", "frames", "grid", "num_frames"):
+        if not (isinstance(p[k], int) and p[k] >= 1):
+            raise ConfigError(f"pretrain {k} must be an integer >= 1, got {p[k]!r}")
+    if not p["lr"] > 0:
+        raise ConfigError(f"pretrain lr must be > 0, got {p['lr']!r}")
+    if p["frames"] < 40:
+        raise ConfigError(f"pretrain frames must be >= 40 (5 % are held out), got {p['frames']}")
+    if not isinstance(p["model"], dict):
+        raise ConfigError(f"pretrain model must be a dict of build arguments, got {p['model']!r}")
+    return p
+
+
 @dataclass
 class ModelInfo:
     """Paper facts for one registered variant (what `vidlab models` prints and `model_info` returns)."""
@@ -30,7 +63,7 @@ class ModelInfo:
     paper: str = ""                      # short citation, e.g. "Wasim et al., Video-FocalNets, ICCV 2023"
     url: str = ""                        # arXiv / official repo
     variant: str = ""                    # the paper's name for it, e.g. "Video-FocalNet-T"
-    input: str = ""                      # e.g. "8x224x224"
+    input: str = ""                      # e.g. "8x224x224"; a _nano size's comes from its recipe
     views: str = ""                      # test views, e.g. "4x3"
     params_reported: float | None = None     # as reported (count, not millions); None when not reported
     params_official: int | None = None       # exact count of the official code (docs/architectures.md)
@@ -77,7 +110,9 @@ class Recipe:
                                       # backwards, labelled with the partner class (Trainer `time_reversal`)
     pretrain: dict = field(default_factory=dict)  # frame pretraining before the video training (vidlab.pretrain:
                                       # the stand-in for the image weights the papers start from); {} = none
-    model: dict = field(default_factory=dict)  # build arguments for this input (e.g. patch_size), to create_model
+    model: dict = field(default_factory=dict)  # build overrides passed to create_model (e.g. a run of another
+                                      # design); a _nano size's own build arguments are its registration's
+                                      # defaults, so its registered recipe leaves this empty
 
     def __post_init__(self):
         if self.optimizer not in ("adamw", "sgd"):
@@ -90,8 +125,12 @@ class Recipe:
         if self.stream_clips < 0:
             raise ConfigError(f"recipe stream_clips must be >= 0, got {self.stream_clips}")
         if self.pretrain:
-            from ..pretrain import check_pretrain
             check_pretrain(dict(self.pretrain))
+
+    @property
+    def input(self) -> str:
+        """The clip this recipe trains on, as ModelInfo writes it: "8x32x32" (frames x height x width)."""
+        return f"{self.num_frames}x{self.img_size}x{self.img_size}"
 
     def replace(self, **changes) -> "Recipe":
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
@@ -140,12 +179,30 @@ def register_model(fn: Callable | None = None, *, info: ModelInfo | None = None,
         meta = dataclasses.replace(info) if info is not None else ModelInfo()
         if not meta.arch:
             meta.arch = f.__module__.rsplit(".", 1)[-1]
+        rec = recipe or Recipe()
         if name.endswith("_nano"):
             meta.teaching = True
-        _REGISTRY[name] = _Entry(name, f, meta, converter, recipe or Recipe())
+            meta.input = _nano_input(name, f, meta, rec)
+        _REGISTRY[name] = _Entry(name, f, meta, converter, rec)
         return f
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _nano_input(name: str, fn: Callable, info: ModelInfo, rec: Recipe) -> str:
+    """A _nano size is the model its recipe trains (timm's pretrained_cfg: one place): `create_model(name)` builds it
+    at the recipe's input and with no build arguments from the recipe, and its ModelInfo states that input."""
+    if rec.model:
+        raise ConfigError(f"{name}: a _nano recipe takes no build arguments (got model={rec.model}); make them the "
+                          "defaults of the registered function")
+    defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+    for key in ("num_frames", "img_size"):
+        if defaults.get(key) != getattr(rec, key):
+            raise ConfigError(f"{name}: default {key}={defaults.get(key)!r} differs from its recipe's "
+                              f"{getattr(rec, key)}")
+    if info.input and info.input != rec.input:
+        raise ConfigError(f"{name}: ModelInfo input {info.input!r} differs from its recipe's {rec.input!r}")
+    return rec.input
 
 
 def suggest_models(name: str, limit: int = 5) -> list[str]:
@@ -205,7 +262,8 @@ def create_model(name: str, *, num_classes: int = 400, num_frames: int | None = 
     """Build a registered variant; `pretrained` is a local vidlab or official checkpoint (converted).
 
     `num_frames` / `img_size` left as None take the variant's own input (the paper's, e.g. 8x224^2 for
-    Video-FocalNet, 16 frames for SIFA-Net; 8x128^2 for the `_nano` sizes)."""
+    Video-FocalNet, 16 frames for SIFA-Net; for a `_nano` size its recipe's, e.g. 8x32^2, and then the model built
+    is the one its recipe trains)."""
     e = _entry(name)
     given = {k: v for k, v in (("num_frames", num_frames), ("img_size", img_size)) if v is not None}
     model = e.fn(num_classes=num_classes, **given, **overrides)

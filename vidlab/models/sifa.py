@@ -216,7 +216,6 @@ class SIFANetConfig:
     widths: tuple = (64, 128, 256, 512)     # bottleneck widths (output = 4x for "bottleneck")
     stem_width: int = 64                    # channels of the stem conv
     stem_t: int = 4                         # temporal kernel = stride of the stem (16 frames -> 4)
-    stem_stride_t: int | None = None        # temporal stride of the stem (None: stem_t, as released; 1: T' = T-stem_t+1)
     sifa_stages: tuple = (False, True, True, True)  # stages whose odd blocks are SIFA blocks (res3-res5)
     global_context: bool = True             # even blocks of the SIFA stages are GBottlenecks (released code)
     gc_reduction: int = 16                  # GBottleneck FC reduction
@@ -323,12 +322,11 @@ class BasicBlock(nn.Module):
 class SIFANet(nn.Module):
     """SIFA-Net (Sec. 4.1): C2D ResNet with SIFA blocks. (B, 3, T, H, W) -> logits (B, num_classes).
 
-    Stem Conv3d (stem_t, 7, 7) with temporal stride stem_t (16 frames -> T' = 4; `stem_stride_t=1`, vidlab's
-    option, slides it one frame at a time: T' = T - stem_t + 1), then res2..res5 of 1x3x3 convs;
+    Stem Conv3d (stem_t, 7, 7) with temporal stride stem_t (16 frames -> T' = 4), then res2..res5 of 1x3x3 convs;
     in every stage flagged in `sifa_stages`, odd blocks are `SIFABottleneck` and even ones `GBottleneck`
     (`layer2.{1,3}`, `layer3.{1,3,5}`, `layer4.1` in ResNet-50). With `dual_head`, `layer4_dual` (res5 at stride 1)
     runs on res4 max-pooled 2x in time and has its own classifier `fc_dual`:
-    training uses CE(main) + CE(dual) (`forward_heads`, `dual_loss`); `forward` returns the log of the averaged
+    training uses CE(main) + CE(dual) (`forward(x, return_aux=True)`); `forward` returns the log of the averaged
     softmaxes (the released evaluation, as logits: softmax(forward(x)) is that average).
     Capture kinds: see the module docstring (every `*.sifa` module).
     """
@@ -337,11 +335,8 @@ class SIFANet(nn.Module):
         super().__init__()
         self.cfg = cfg
         block_cls = Bottleneck if cfg.block == "bottleneck" else BasicBlock
-        self.stem_stride_t = cfg.stem_stride_t or cfg.stem_t
-        if not 1 <= self.stem_stride_t <= cfg.stem_t:
-            raise ValueError(f"stem_stride_t must be in 1..stem_t ({cfg.stem_t}), got {cfg.stem_stride_t}")
         self.expansion = block_cls.expansion
-        self.conv1 = nn.Conv3d(cfg.in_chans, cfg.stem_width, (cfg.stem_t, 7, 7), stride=(self.stem_stride_t, 2, 2),
+        self.conv1 = nn.Conv3d(cfg.in_chans, cfg.stem_width, (cfg.stem_t, 7, 7), stride=(cfg.stem_t, 2, 2),
                                padding=(0, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(cfg.stem_width)
         self.relu = nn.ReLU(inplace=True)
@@ -396,11 +391,11 @@ class SIFANet(nn.Module):
 
     def _res4(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x, self.cfg.in_chans)
-        st, T = self.stem_stride_t, x.shape[2]
-        if T < self.cfg.stem_t or (T - self.cfg.stem_t) % st:
-            raise ValueError(f"expected T >= {self.cfg.stem_t} with (T - {self.cfg.stem_t}) divisible by the stem's "
-                             f"temporal stride {st}, got {tuple(x.shape)}")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T', H/4, W/4), T' = (T - stem_t) / stride + 1
+        st, T = self.cfg.stem_t, x.shape[2]
+        if T < st or T % st:
+            raise ValueError(f"expected T divisible by the stem's temporal kernel and stride {st}, "
+                             f"got {tuple(x.shape)}")
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))                   # (B, C, T / stem_t, H/4, W/4)
         return self.layer3(self.layer2(self.layer1(x)))
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -414,12 +409,6 @@ class SIFANet(nn.Module):
                              f"{x.shape[2]} input frames give T' = {x3.shape[2]} (use more frames, or dual_head=False)")
         xd = self.layer4_dual(self.maxpool_dual(x3))                            # (B, C, T'/2, H/16, W/16)
         return logits, self.fc_dual(self.drop(xd.mean(dim=(2, 3, 4))))
-
-    def dual_loss(self, x: torch.Tensor, target: torch.Tensor, **ce_kwargs) -> torch.Tensor:
-        """The released training loss: CE(main) + CE(dual)."""
-        main, dual = self.forward_heads(x)
-        loss = F.cross_entropy(main, target, **ce_kwargs)
-        return loss if dual is None else loss + F.cross_entropy(dual, target, **ce_kwargs)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled res5 features of the main branch, (B, num_features)."""
@@ -821,22 +810,22 @@ def sifa_swin_base(num_classes=400, num_frames=64, img_size=224, **overrides):
                                       "drop_path_rate": 0.5, **overrides}))
 
 
-# The nano's recipe: 64-px crops (SIFA's 3x3 offsets need room to point somewhere at res3-res5), 40 epochs at lr 1.5e-3
-# of 960 fresh clips, each batch of 8 doubled with the same clips played backwards under the partner class's label
-# (`reversal_pairs`): the same steps and compute as 1,920 clips in batches of 16, half the rendering. Without the
-# reversals the model sat on a 55-65 % plateau (no direction) for a run-dependent number of epochs; at lr 3e-3 runs
-# found the direction at random points of the schedule, often only once the cosine had brought the lr near 1.5e-3
-# (docs/benchmarks.md, "SIFA-Net: every batch also played backwards" and "SIFA-Net at half the peak lr").
+# The nano's recipe. 64-px crops: SIFA's 3x3 offsets need room to point somewhere at res3-res5. `reversal_pairs`
+# (each batch of 8 doubled with the same clips played backwards under the partner class's label: the steps and
+# compute of 1,920 clips in batches of 16, half the rendering): without it the model tells no direction apart for a
+# run-dependent number of epochs (a 55-65 % plateau). lr 1.5e-3: at 3e-3 the epoch at which it finds the direction
+# is left to chance (docs/benchmarks.md, "SIFA-Net: every batch also played backwards", "SIFA-Net at half the peak
+# lr").
 @register_model(recipe=Recipe(lr=1.5e-3, epochs=40, batch_size=8, num_frames=8, img_size=64, stream_clips=960,
                               reversal_pairs=True),
                 converter=checkpoint_filter_fn, info=ModelInfo(
-    paper=_PAPER, url=_URL, variant="SIFA-Net nano (vidlab)", input="8x128x128", views="1x1",
+    paper=_PAPER, url=_URL, variant="SIFA-Net nano (vidlab)", views="1x1",
     flops_convention="vidlab.profile MACs (SIFA op counted)",
     notes=("vidlab's teaching size: C2D ResNet with basic blocks, widths 16/32/64/128, stem 16, [1,2,2,2] blocks, "
            "SIFA after the first 3x3 of the second block of res3-res5 and global context (GBottleneck's GC unit) "
            "in the first, the released dual head (res5 on time-pooled res4, CE(main) + CE(dual)); stem (2,7,7) "
            "stride (2,2,2): T' = 4 at 8 frames. Trained at 8x64x64.")))
-def sifa_nano(num_classes=400, num_frames=8, img_size=128, **overrides):
+def sifa_nano(num_classes=400, num_frames=8, img_size=64, **overrides):
     return SIFANet(_net_cfg(num_classes, num_frames, img_size, overrides, block="basic", layers=(1, 2, 2, 2),
                             widths=(16, 32, 64, 128), stem_width=16, stem_t=2, global_context=True,
                             dual_head=True, dropout=0.0))

@@ -489,15 +489,15 @@ def video_focalnet_base(num_classes=400, num_frames=8, img_size=224, **kw):
 
 
 @register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=18, batch_size=16, num_frames=8, img_size=32, stream_clips=2400,
-                              pretrain={"model": {"design": "spatial"}},     # frame pretraining of the 2D FocalNet
-                              model={"temporal_init": "identity"}),          # ...which the video model starts as
+                              pretrain={"model": {"design": "spatial"}}),    # frame pretraining of the 2D FocalNet
                 info=ModelInfo(
-    paper=_PAPER, url=_URL, variant="vidlab nano (C 32, depths 1-1-2-1)", input="8x128x128", views="1x1",
+    paper=_PAPER, url=_URL, variant="vidlab nano (C 32, depths 1-1-2-1)", views="1x1",
     params_reported=None, params_official=2_587_118, gflops_reported=None,
-    flops_convention="vidlab: 1.016 GMAC per view at 8x128x128 (fvcore convention), counted on the official "
-                     "definition", top1={}, notes="vidlab's teaching size (not in the paper); same block as the "
+    flops_convention="vidlab MACs per view (fvcore convention): 0.063 G at its 8x32x32 input; 1.016 G at "
+                     "8x128x128, as counted on the official definition", top1={}, notes="vidlab's teaching size (not in the paper); same block as the "
                      "released models, trains on a 2-core CPU in minutes."),
     converter=checkpoint_filter_fn)
-def video_focalnet_nano(num_classes=400, num_frames=8, img_size=128, **kw):
-    kw = {"embed_dim": 32, "depths": (1, 1, 2, 1), "drop_path_rate": 0.0, **kw}
+def video_focalnet_nano(num_classes=400, num_frames=8, img_size=32, **kw):
+    # temporal_init="identity": the video model starts as the frame-pretrained 2D FocalNet it is initialised from
+    kw = {"embed_dim": 32, "depths": (1, 1, 2, 1), "drop_path_rate": 0.0, "temporal_init": "identity", **kw}
     return _build(num_classes, num_frames, img_size, **kw)

@@ -49,7 +49,7 @@ Sizes (vidlab's; the paper publishes none): named by their MEASURED cost for one
 in Mobile-Former's own convention, i.e. multiply-accumulates of convs, linears and matmuls PLUS the two
 multiplies per output element of every dynamic ReLU (what the Mobile-Former README calls "FLOPs"):
 `video_mobileformer_500m` (<= 0.5 G), `_1g` (< 1 G), `_2g` (<= 2 G), `_6g` (<= 6 G) and the teaching size
-`_nano`. `mobileformer_macs(model, clip)` measures it (FlopCounterMode MACs + DyReLU products).
+`_nano`. `vidlab.profile.mobileformer_macs(model, clip)` measures it (FlopCounterMode MACs + DyReLU products).
 
 Capture kinds (`vidlab.viz.capture`):
   * ``token_attention`` (B, heads, M, T*H*W) from every `MobileToFormer` (softmax over the T*H*W positions:
@@ -625,42 +625,8 @@ def load_image_weights(model: VideoMobileFormer, path, inflate: str = "center") 
 
 
 # --------------------------------------------------------------------------------------------------------------
-# cost in Mobile-Former's convention, and maps over the frames
+# maps over the frames
 # --------------------------------------------------------------------------------------------------------------
-def mobileformer_macs(model: nn.Module, clip) -> dict:
-    """Cost of one forward pass of `clip` (a tensor or a shape), counted with `vidlab.profile.complexity`:
-
-    "macs": conv + linear + matmul multiply-accumulates (fvcore-like; FlopCounterMode FLOPs / 2);
-    "dyrelu": the 2 multiplies per output element of every dynamic ReLU (max(a1 x, a2 x)), which the counter
-    leaves out; "mf_macs" = macs + dyrelu: what Mobile-Former calls "FLOPs" (its README's 508M, 294M, ...) and
-    the convention of vidlab's size names; "flops" = 2 * macs (FlopCounterMode's own number).
-    "by_part": MACs of the Mobile sub-blocks, the two bridges, the Formers and the rest (stem, lite block, head).
-    """
-    from ..profile import complexity
-    dyrelu = [0]
-
-    def hook(mod, inp, out):
-        dyrelu[0] += 2 * out.numel()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, DynamicReLU)]
-    try:
-        c = complexity(model, clip)
-    finally:
-        for h in handles:
-            h.remove()
-    kinds = {"mobile": (Mobile, MobileDownsample), "bridges": (MobileToFormer, FormerToMobile), "former": (Former,)}
-    types = dict(model.named_modules())
-    parts = {k: 0 for k in kinds}
-    for row in c.table.itertuples():
-        for part, classes in kinds.items():
-            if isinstance(types[row.module], classes):
-                parts[part] += int(row.macs)
-    macs = int(c.macs)
-    parts["other"] = macs - sum(parts.values())
-    return {"macs": macs, "flops": int(c.flops), "dyrelu": dyrelu[0], "mf_macs": macs + dyrelu[0],
-            "params": c.params, "by_part": parts}
-
-
 def token_attention_frames(attn: torch.Tensor, clip_shape: tuple[int, int, int]) -> torch.Tensor:
     """A captured ``token_attention`` (B, h, M, T*h'*w') -> (B, M, T, h', w') (heads averaged).
 
@@ -710,10 +676,13 @@ def _video_cfg(variant: str, **kw) -> VideoMobileFormerConfig:
     return image_mobileformer_config(variant, temporal_kernel=3, num_classes=400, num_frames=8, **kw)
 
 
-@register_model(recipe=Recipe(lr=1e-3, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1920), info=_info("vidlab nano (teaching size)", "52M", "8x128x128", 0.152, 2_898_372),
-                converter=checkpoint_filter_fn)
-def video_mobileformer_nano(num_classes=400, num_frames=8, img_size=128, **overrides):
-    """Widths of image Mobile-Former-52M (3 tokens of 128) at 8x128x128 (0.152 G): trains on a 2-core CPU."""
+_NANO_RECIPE = Recipe(lr=1e-3, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1920)
+
+
+@register_model(recipe=_NANO_RECIPE, info=_info("vidlab nano (teaching size)", "52M", _NANO_RECIPE.input, 0.014,
+                                                      2_898_372), converter=checkpoint_filter_fn)
+def video_mobileformer_nano(num_classes=400, num_frames=8, img_size=32, **overrides):
+    """Widths of image Mobile-Former-52M (3 tokens of 128) at 8x32x32 (0.014 G): trains on a 2-core CPU."""
     return _build(_video_cfg("52m"), num_classes, num_frames, img_size, **overrides)
 
 
@@ -742,6 +711,6 @@ def video_mobileformer_6g(num_classes=400, num_frames=8, img_size=256, **overrid
 
 
 # measured cost (Mobile-Former MACs per clip, G) each size is named for, at its default input (tests check it)
-VARIANT_GMACS = {"video_mobileformer_nano": ((8, 128), 0.152), "video_mobileformer_500m": ((8, 224), 0.457),
+VARIANT_GMACS = {"video_mobileformer_nano": ((8, 32), 0.014), "video_mobileformer_500m": ((8, 224), 0.457),
                  "video_mobileformer_1g": ((8, 224), 0.887), "video_mobileformer_2g": ((8, 224), 1.796),
                  "video_mobileformer_6g": ((8, 256), 5.641)}
