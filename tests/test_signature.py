@@ -39,9 +39,9 @@ def test_signature_maps_per_architecture(name):
         assert v["heat"].shape == (2, 8, 64, 64), (k, v["heat"].shape)
         assert torch.isfinite(v["heat"]).all()
         assert v["polarity"] == "high"
-    if name == "ila_nano":
-        (entry,) = maps.values()
-        assert entry["points"].shape == (2, 8, 2)
+    if name == "ila_nano":          # the points drawn at pixel resolution carry the points themselves
+        points = [v["points"] for v in candidate_maps(model, clip).values() if "points" in v]
+        assert points and all(p.shape == (2, 8, 2) for p in points)
 
 
 def test_grad_cam_layer_only_for_conv_maps():
