@@ -3,6 +3,8 @@ training, command-line mistakes. Each test is one row of docs/reliability.md. No
 in subprocesses with a timeout, and every test has a pytest-timeout."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -496,6 +498,11 @@ def test_a_checkpoint_of_another_architecture_is_named_first_and_briefly(tmp_pat
     (["data", "synth", "--difficulty", "2"], "argument --difficulty"),
     (["data", "info", "--data", "/missing/dataset"], "no such directory"),
     (["profile", "--model", "focalnet_nano"], "did you mean video_focalnet_nano"),
+    (["data", "synth", "--seed", "-1", "--dry-run"], "argument --seed: expected an integer >= 0"),
+    (["train", "--model", "vit_joint_nano", "--data", "/missing", "--out", "/missing/run", "--seed", "-1"],
+     "argument --seed: expected an integer >= 0"),
+    (["zoo", "--data", "/missing/dataset", "--seed", "-1", "--status"], "argument --seed: expected an integer >= 0"),
+    (["zoo", "--data", "/missing/dataset", "--models", "vit_joint_base"], "M parameters) is not a *_nano"),
 ])
 def test_cli_mistakes_are_one_line_and_exit_2(argv, says, capsys):
     rc, out, err = cli(argv, capsys)
@@ -538,11 +545,16 @@ def test_models_pattern_matches_substrings_and_globs(capsys):
     assert out2 == out
 
 
+def cli_train_vit(data, out, capsys):
+    """`vidlab train` of a tiny vit_joint_nano run: one epoch of the stored clips, 2 frames of 32 px."""
+    return cli(["train", "--model", "vit_joint_nano", "--data", str(data), "--out", str(out), "--frames", "2",
+                "--size", "32", "--batch-size", "16", "--epochs", "1", "--stream-clips", "0", "--no-frame-order"],
+               capsys)
+
+
 def test_cli_eval_scores_readable_clips_and_lists_the_rest(smoke_data, tmp_path, capsys):
     out = tmp_path / "run"
-    rc, _, err = cli(["train", "--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames",
-                      "2", "--size", "32", "--batch-size", "16", "--epochs", "1", "--stream-clips", "0",
-                      "--no-frame-order"], capsys)
+    rc, _, err = cli_train_vit(smoke_data, out, capsys)
     assert rc == 0, err
     root, victims, clips = broken_split(smoke_data, tmp_path, 9)
     report = tmp_path / "eval.json"
@@ -599,3 +611,320 @@ def test_resume_from_a_checkpoint_of_another_model_names_both(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint of vit_joint_nano, not of vit_divided_nano") as e:
         other.resume(tmp_path / "last.pt")
     assert len(str(e.value)) < 300
+
+
+# ---- the zoo and the newest flags --------------------------------------------------------------------------------
+
+TINY = dict(epochs=1, batch_size=4, num_frames=4, img_size=32, stream_clips=16, warmup_epochs=0.0)
+
+
+def tiny_recipes(monkeypatch, **changes):
+    """Every zoo recipe at the tiny budget of these tests (and `changes`)."""
+    import vidlab.zoo as zoo
+    from vidlab.models import get_recipe
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: get_recipe(name).replace(**{**TINY, **changes}))
+
+
+@pytest.fixture(scope="module")
+def zoo_ckpt(smoke_data, tmp_path_factory):
+    """A zoo folder holding one finished tiny run of r2plus1d_nano; tests copy it."""
+    ck = tmp_path_factory.mktemp("zoo")
+    with pytest.MonkeyPatch.context() as mp:
+        tiny_recipes(mp)
+        from vidlab.zoo import load_or_train
+        load_or_train("r2plus1d_nano", smoke_data, ckpt_root=ck, progress=False)
+    return ck
+
+
+def copy_zoo(zoo_ckpt, tmp_path) -> Path:
+    shutil.copytree(zoo_ckpt, tmp_path / "ck")
+    return tmp_path / "ck"
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """`folder` and everything below it made read-only. Root ignores permission bits, so for root every write below
+    `folder` raises the PermissionError that a read-only folder gives any other user."""
+    folder = Path(folder).resolve()
+    modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")]}
+    for p, m in modes.items():
+        p.chmod(m & ~0o222)
+    mp = pytest.MonkeyPatch()
+    if os.geteuid() == 0:
+        import builtins
+        import io
+
+        def below(*paths) -> bool:
+            return any(not isinstance(p, int) and Path(os.fsdecode(p)).resolve().is_relative_to(folder) for p in paths)
+
+        def refuse(real, writes=None, paths=1):
+            def call(*a, **k):
+                if below(*a[:paths]) and (writes is None or writes(a[paths:], k)):
+                    raise PermissionError(errno.EACCES, "Permission denied", str(a[0]))
+                return real(*a, **k)
+            return call
+        opens = lambda a, k: any(c in (a[0] if a else k.get("mode", "r")) for c in "wax+")  # noqa: E731
+        flags = lambda a, k: bool(a[0] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))   # noqa: E731
+        for mod, name, writes in [(builtins, "open", opens), (io, "open", opens), (os, "open", flags),
+                                  (os, "mkdir", None), (os, "unlink", None), (os, "remove", None), (os, "rmdir", None)]:
+            mp.setattr(mod, name, refuse(getattr(mod, name), writes))
+        for name in ("rename", "replace"):
+            mp.setattr(os, name, refuse(getattr(os, name), paths=2))
+    try:
+        yield folder
+    finally:
+        mp.undo()
+        for p, m in modes.items():
+            p.chmod(m)
+
+
+def data_copy(smoke_data, tmp_path, keep_meta=True) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(smoke_data, root, ignore=shutil.ignore_patterns("ground_truth", ".cache"))
+    if not keep_meta:
+        (root / "annotations" / "meta.json").unlink()
+    return root
+
+
+def test_a_dataset_fingerprint_covers_the_clips_the_run_reads(smoke_data, tmp_path):
+    """Class folders (classes.txt, no annotations/): a clip added; annotations: a clip replaced under them."""
+    from vidlab.zoo import data_fingerprint
+    folders = data_copy(smoke_data, tmp_path / "a", keep_meta=False)
+    shutil.rmtree(folders / "annotations")
+    before = data_fingerprint(folders)
+    src = sorted((folders / "train" / "blink").glob("*.mp4"))[0]
+    shutil.copy(src, src.with_name("added.mp4"))
+    assert data_fingerprint(folders) != before
+    annotated = data_copy(smoke_data, tmp_path / "b", keep_meta=False)
+    before = data_fingerprint(annotated)
+    clips = sorted((annotated / "val").rglob("*.mp4"))
+    clips[0].write_bytes(clips[1].read_bytes())
+    assert data_fingerprint(annotated) != before
+
+
+def test_a_val_split_of_only_broken_clips_is_an_error(smoke_data, tmp_path, capsys):
+    root = data_copy(smoke_data, tmp_path)
+    for clip in (root / "val").rglob("*.mp4"):
+        zero_mdat(clip, clip, 0.0, 1.0)
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc, _, err = cli_train_vit(root, out, capsys)
+    assert rc == 2 and "none of the 24 clips to evaluate could be read" in err and "Traceback" not in err
+    assert not (out / "best.pt").exists()
+
+
+def test_a_truncated_meta_json_makes_the_stream_unavailable_and_says_why(smoke_data, tmp_path, capsys):
+    root = data_copy(smoke_data, tmp_path)
+    meta = root / "annotations" / "meta.json"
+    meta.write_text(meta.read_text()[:100])
+    rc, _, err = cli(["train", "--model", "vit_joint_nano", "--data", str(root), "--out", str(tmp_path / "run"),
+                      "--frames", "2", "--size", "32", "--epochs", "1", "--stream-clips", "24", "--no-frame-order"],
+                     capsys)
+    assert rc == 2 and "meta.json: cannot be read" in err and "stream (stream_clips=24) is unavailable" in err
+    assert err.count("\n") == 1 and not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_damaged_best_pt_is_named_kept_aside_and_retrained(smoke_data, zoo_ckpt, tmp_path, monkeypatch, capsys):
+    import vidlab.zoo as zoo
+    tiny_recipes(monkeypatch)
+    ck = copy_zoo(zoo_ckpt, tmp_path)
+    best = ck / "r2plus1d_nano" / "best.pt"
+    cut = best.read_bytes()[:2000]
+    best.write_bytes(cut)
+    assert zoo.zoo_status(smoke_data, ckpt_root=ck, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "damaged"}
+    rc, out, _ = cli(["zoo", "--data", str(smoke_data), "--ckpt", str(ck), "--models", "r2plus1d_nano", "--status"],
+                     capsys)
+    assert rc == 0 and "damaged (best.pt cannot be read" in out
+    zoo.train_zoo(smoke_data, models=["r2plus1d_nano"], ckpt_root=ck, jobs=1, progress=False, log=lambda line: None)
+    assert (ck / "r2plus1d_nano" / "best.pt.damaged").read_bytes() == cut          # kept aside, byte for byte
+    assert "kept aside as best.pt.damaged" in capsys.readouterr().err
+    assert zoo.zoo_status(smoke_data, ckpt_root=ck, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "ready"}
+
+
+def test_a_zoo_json_of_the_wrong_shape_is_recovered(smoke_data, zoo_ckpt, tmp_path, monkeypatch, capsys):
+    import vidlab.zoo as zoo
+    tiny_recipes(monkeypatch)
+    ck = copy_zoo(zoo_ckpt, tmp_path)
+    (ck / "r2plus1d_nano" / "zoo.json").write_text("[]")
+    rc, out, err = cli(["zoo", "--data", str(smoke_data), "--ckpt", str(ck), "--models", "r2plus1d_nano",
+                        "--status"], capsys)
+    assert rc == 0 and "partial" in out, err
+    zoo.train_zoo(smoke_data, models=["r2plus1d_nano"], ckpt_root=ck, jobs=1, progress=False, log=lambda line: None)
+    assert zoo.zoo_status(smoke_data, ckpt_root=ck, models=["r2plus1d_nano"]) == {"r2plus1d_nano": "ready"}
+
+
+@pytest.mark.parametrize("status", [[], ["--status"]])
+def test_zoo_ckpt_that_is_a_file_is_one_line(smoke_data, tmp_path, capsys, status):
+    f = tmp_path / "file"
+    f.write_text("x")
+    rc, _, err = cli(["zoo", "--data", str(smoke_data), "--ckpt", str(f), "--models", "r2plus1d_nano", *status],
+                     capsys)
+    assert rc == 2 and f"argument --ckpt: {f} is a file, not a folder" in err and err.count("\n") == 1
+
+
+def test_a_read_only_zoo_folder_with_a_run_to_retrain_is_one_line(smoke_data, zoo_ckpt, tmp_path, monkeypatch,
+                                                                  capsys):
+    ck = copy_zoo(zoo_ckpt, tmp_path)
+    before = {p.name: p.read_bytes() for p in (ck / "r2plus1d_nano").iterdir()}
+    tiny_recipes(monkeypatch, lr=5e-4)                  # another recipe: the run must be trained again
+    with read_only(ck):
+        rc, _, err = cli(["zoo", "--data", str(smoke_data), "--ckpt", str(ck), "--models", "r2plus1d_nano"], capsys)
+    assert rc == 2 and "is not a writable folder" in err and err.count("\n") == 1, err
+    assert {p.name: p.read_bytes() for p in (ck / "r2plus1d_nano").iterdir()} == before
+
+
+def test_cache_of_read_only_data_goes_to_the_users_cache(smoke_data, tmp_path, monkeypatch):
+    from vidlab.train import build_datasets
+    root = data_copy(smoke_data, tmp_path)
+    monkeypatch.setenv("VIDLAB_CACHE", str(tmp_path / "user-cache"))
+    with read_only(root), pytest.warns(UserWarning, match="cannot be written.*the decode cache goes"):
+        (ds,) = build_datasets(root, ("val",), num_frames=2, img_size=32, cache=True)
+    assert len(ds) == 24 and list((tmp_path / "user-cache").glob("data-*/val_*/cache.json"))
+    assert not (root / ".cache").exists()
+
+
+def test_a_batchnorm_model_refuses_a_one_clip_training_set(smoke_data, tmp_path, capsys):
+    rc, _, err = cli(["train", "--model", "r2plus1d_nano", "--data", str(smoke_data), "--out", str(tmp_path / "r"),
+                      "--frames", "4", "--size", "32", "--epochs", "1", "--stream-clips", "1", "--no-frame-order"],
+                     capsys)
+    assert rc == 2 and "BatchNorm" in err and "at least 2 clips" in err and err.count("\n") == 1, err
+    with pytest.raises(ConfigError, match="batch_size is 1"):
+        Trainer(BNNet(), Toy(), None, tcfg(batch_size=1))
+
+
+def test_eval_at_an_input_the_checkpoint_cannot_take_names_the_trained_one(smoke_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc, _, err = cli_train_vit(smoke_data, out, capsys)
+    assert rc == 0, err
+    for flag, value in [("--frames", "4"), ("--size", "64")]:
+        rc, _, err = cli(["eval", "--checkpoint", str(out / "best.pt"), "--data", str(smoke_data), flag, value,
+                          "--no-frame-order"], capsys)
+        assert rc == 2 and "trained on 2x32x32 clips, which cannot take" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("model,size,says", [("r2plus1d_nano", "7", "the smallest size it takes is 32"),
+                                             ("dualformer_nano", "16", "the smallest size it takes is 32")])
+def test_train_refuses_a_crop_the_model_cannot_use(smoke_data, tmp_path, capsys, model, size, says):
+    rc, _, err = cli(["train", "--model", model, "--data", str(smoke_data), "--out", str(tmp_path / "r"), "--frames",
+                      "4", "--size", size, "--epochs", "1", "--stream-clips", "4", "--batch-size", "4",
+                      "--no-frame-order"], capsys)
+    assert rc == 2 and says in err and err.count("\n") == 1, err
+
+
+SYNTH_FULL = textwrap.dedent("""
+    import resource, signal, sys
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                  # write() then fails with EFBIG, like ENOSPC
+    resource.setrlimit(resource.RLIMIT_FSIZE, (3400, 3400))         # room for a few clips' files, not all
+    from vidlab.__main__ import main
+    sys.exit(main(["data", "synth", "--preset", "smoke", "--workers", "1", "--out", sys.argv[1]]))
+""")
+
+
+def test_synth_onto_a_full_disk_says_how_much_it_needs_and_has(tmp_path):
+    r = subprocess.run([PY, "-c", SYNTH_FULL, str(tmp_path / "synth")], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "it needs about" in r.stderr and "MiB are free there" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_two_zoos_on_one_folder_train_each_run_once(smoke_data, tmp_path, monkeypatch):
+    """The second zoo waits for the first's lock on the run, then finds it finished."""
+    import threading
+    import time
+    import vidlab.zoo as zoo
+    trained, lines, release = [], [], threading.Event()
+    fake_zoo_runs(monkeypatch, trained, release)
+    zoos = [threading.Thread(target=zoo.train_zoo, args=(smoke_data,), kwargs=dict(
+        models=["r2plus1d_nano"], ckpt_root=tmp_path, jobs=1, progress=False, log=lines.append)) for _ in range(2)]
+    zoos[0].start()
+    deadline = time.time() + 60
+    while not trained and time.time() < deadline:
+        time.sleep(0.05)
+    zoos[1].start()
+    while not any("waiting for it" in line for line in lines) and time.time() < deadline - 50:
+        time.sleep(0.05)
+    release.set()
+    for z in zoos:
+        z.join(60)
+    assert len(trained) == 1 and any("waiting for it" in line for line in lines), lines
+    assert "zoo: r2plus1d_nano was trained by another process meanwhile; skipped" in lines
+
+
+def fake_zoo_runs(monkeypatch, trained: list, release=None):
+    """A zoo whose runs are files naming their fingerprint: train_run records the folder it trains into."""
+    import types
+    import vidlab.zoo as zoo
+    metrics = {"top1": 50.0, "top5": 90.0, "train_time_s": 1.0, "epochs": 1, "params": 1000, "frame_order": {}}
+
+    def train_run(name, root, run_dir, *, rec=None, seed=0, **kw):
+        trained.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if release is not None:
+            release.wait(30)
+        (run_dir / "done").write_text(zoo.fingerprint(name, rec, root, {}, seed))
+        return types.SimpleNamespace(metrics=metrics)
+    monkeypatch.setattr(zoo, "train_run", train_run)
+    monkeypatch.setattr(zoo, "_finished_run", lambda d, fp: {"metrics": metrics} if (d / "done").is_file() and (
+        d / "done").read_text() == fp else None)
+
+
+def test_a_model_named_twice_is_trained_once(smoke_data, tmp_path, monkeypatch):
+    import vidlab.zoo as zoo
+    trained, lines = [], []
+    fake_zoo_runs(monkeypatch, trained)
+    zoo.train_zoo(smoke_data, models=["vit_joint_nano", "vit_joint_nano"], ckpt_root=tmp_path, jobs=1,
+                  progress=False, log=lines.append)
+    assert trained == [tmp_path / "vit_joint_nano"]
+    assert "zoo: vit_joint_nano named more than once; trained once" in lines
+
+
+def test_a_run_of_another_seed_is_kept_beside(smoke_data, tmp_path, monkeypatch):
+    import vidlab.zoo as zoo
+    trained = []
+    fake_zoo_runs(monkeypatch, trained)
+    for seed in (0, 1, 0):
+        zoo.train_zoo(smoke_data, models=["vit_joint_nano"], ckpt_root=tmp_path, jobs=1, seed=seed, progress=False,
+                      log=lambda line: None)
+    assert trained == [tmp_path / "vit_joint_nano", tmp_path / "vit_joint_nano@seed=1"]   # the third found seed 0
+
+
+def test_a_truncated_mp4_is_called_truncated(videos, tmp_path):
+    data = videos["good"].read_bytes()
+    assert data.find(b"moov") > data.find(b"mdat")                     # the index comes last, as PyAV writes it
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) // 2])
+    from vidlab.errors import VideoReadError
+    with pytest.raises(VideoReadError, match="the file is truncated: its mdat box needs"):
+        VideoReader(cut)
+    cut.write_bytes(data[:data.find(b"moov") - 4])                      # cut exactly where the index starts
+    with pytest.raises(VideoReadError, match=r"truncated: it holds media data \(mdat\) but not the index"):
+        VideoReader(cut)
+
+
+@pytest.mark.parametrize("content", [torch.zeros(3), [torch.zeros(3)]], ids=["tensor", "list"])
+def test_pretrained_weights_that_are_no_checkpoint_name_the_file(tmp_path, content):
+    from vidlab.models import create_model
+    torch.save(content, tmp_path / "w.pt")
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'w.pt'}: expected a checkpoint dict"):
+        create_model("vit_joint_nano", num_classes=3, pretrained=tmp_path / "w.pt")
+
+
+def test_every_phase_of_a_run_reports_progress_and_an_eta(smoke_data, tmp_path, monkeypatch, capsys):
+    import vidlab.zoo as zoo
+    from vidlab.models import get_recipe
+    rec = get_recipe("ila_nano").replace(**{**TINY, "epochs": 2}, pretrain={
+        **get_recipe("ila_nano").pretrain, "steps": 4, "frames": 40, "batch_size": 4})
+    events, lines = [], []
+    monkeypatch.setenv("VIDLAB_ZOO_PROGRESS", str(tmp_path / "events.jsonl"))    # a child of a parallel zoo
+    report = zoo._zoo_progress("ila_nano", lines.append)
+    zoo.train_run("ila_nano", smoke_data, None, rec=rec, progress=False,
+                  on_progress=lambda e: (events.append(e), report(e)))
+    assert [e["phase"] for e in events if e["done"] in (0, e["total"])] == [
+        "rendering frames", "rendering frames", "frame pretraining", "frame pretraining", "training", "training"]
+    assert all(e["eta_s"] is not None for e in events if e["done"]) and events[-1]["eta_s"] == 0.0
+    assert any(line.startswith("ila_nano: frame pretraining 1/4 steps") and "min left" in line for line in lines) \
+        or any(line.startswith("ila_nano: frame pretraining 4/4 steps") for line in lines)
+    assert zoo._ProgressFile(tmp_path / "events.jsonl").read() == events       # the parent reads the same data
+    rc, out, err = cli_train_vit(smoke_data, tmp_path / "r", capsys)
+    assert rc == 0 and "vit_joint_nano: training 0/1 epochs" in out and "vit_joint_nano: training 1/1 epochs" in out

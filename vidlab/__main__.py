@@ -18,7 +18,7 @@ import math
 import sys
 from pathlib import Path
 
-from .errors import CheckpointError, CheckpointSaveError, ConfigError, DatasetError, VidlabError
+from .errors import CheckpointError, CheckpointSaveError, ConfigError, DatasetError, OutOfSpaceError, VidlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +88,61 @@ def _build_model(name: str, **kwargs):
         raise ConfigError(f"--model {name} cannot take {given}: {e}") from None
 
 
+def _input_problem(model, frames: int, size: int) -> str:
+    """'' when `model` takes a clip of frames x size x size, else its own reason (one forward pass, no gradients)."""
+    import torch
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, frames, size, size))
+    except (ValueError, RuntimeError, AssertionError) as e:
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    finally:
+        model.train(was_training)
+    return ""
+
+
+def _downsampling(name: str, model_args: dict) -> int:
+    """How many pixels of a frame side one cell of the model's coarsest feature map stands for: input side / map
+    side at 64 and 128 px, over the maps that double with the input (pooled or windowed tensors do not). 1 where it
+    cannot be measured."""
+    import torch
+    from .models import create_model
+    sides = []
+    for size in (64, 128):
+        try:
+            model = create_model(name, **{**model_args, "img_size": size}).eval()
+        except (ValueError, AssertionError):
+            return 1
+        seen: dict[str, tuple] = {}
+
+        def record(module, inputs, out, key):    # a hook that returns nothing leaves the output as it is
+            if torch.is_tensor(out) and out.ndim in (4, 5):
+                seen.setdefault(key, tuple(out.shape[-2:]))
+        for key, module in model.named_modules():
+            module.register_forward_hook(lambda m, i, out, key=key: record(m, i, out, key))
+        with torch.no_grad():
+            model(torch.zeros(1, 3, model_args["num_frames"], size, size))
+        sides.append(seen)
+    return max((64 // h for key, (h, w) in sides[0].items() if 0 < h and sides[1].get(key) == (2 * h, 2 * w)),
+               default=1)
+
+
+def _check_input(name: str, model, model_args: dict) -> None:
+    """One line, before any training, when the model cannot take the recipe's clip, or takes a crop smaller than
+    one cell of its coarsest feature map (a 7-px crop runs through a 32-fold downsampling, but learns nothing)."""
+    frames, size = model_args["num_frames"], model_args["img_size"]
+    problem = _input_problem(model, frames, size)
+    if problem:
+        raise ConfigError(f"--model {name} cannot take --frames {frames}, --size {size}: {problem}")
+    least = _downsampling(name, model_args) if size < 64 else 1
+    if size < least:
+        raise ConfigError(f"--model {name} cannot take --size {size}: it shrinks each frame side {least}-fold, so a "
+                          f"{size}-px crop is less than one cell of its last feature map; the smallest size it takes "
+                          f"is {least}")
+
+
 def _check_device(text: str) -> None:
     from .utils import resolve_device
     try:
@@ -96,13 +151,13 @@ def _check_device(text: str) -> None:
         raise ConfigError(f"argument --device: {e}") from None
 
 
-def _check_out(path: str) -> None:
+def _check_out(path: str, arg: str = "--out") -> None:
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"argument --out: {path} is a file, not a folder")
+        raise ConfigError(f"argument {arg}: {path} is a file, not a folder")
     parent = next((q for q in [p, *p.parents] if q.exists()), Path("."))
     if not parent.is_dir():
-        raise ConfigError(f"argument --out: {parent} is a file, so {path} cannot be a folder")
+        raise ConfigError(f"argument {arg}: {parent} is a file, so {path} cannot be a folder")
 
 
 def _check_dir(path: str, arg: str) -> Path:
@@ -226,7 +281,7 @@ def _train_recipe(args):
 def cmd_train(args) -> int:
     import torch
     from .models import create_model, model_info
-    from .train import Trainer, TrainConfig, build_datasets, frame_order_test, init_distributed, rank
+    from .train import Trainer, TrainConfig, build_datasets, frame_order_test, init_distributed, progress_printer, rank
 
     _check_model(args.model)
     root = _check_dir(args.data, "--data")
@@ -252,11 +307,14 @@ def cmd_train(args) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
     # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
     model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
+    _check_input(args.model, model, model_args)
+    on_progress = progress_printer(args.model) if rank() == 0 else None
     if rec.pretrain and not args.pretrained and not args.resume:
         from .pretrain import pretrain_model
         from .utils import resolve_device
         report = pretrain_model(model, args.model, rec, root, seed=args.seed, device=str(resolve_device(args.device)),
-                                progress=rank() == 0, log=print if rank() == 0 else (lambda line: None))
+                                progress=rank() == 0, log=print if rank() == 0 else (lambda line: None),
+                                on_progress=on_progress)
         if rank() == 0 and "skipped" not in report:
             print(f"frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
                   f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
@@ -274,7 +332,7 @@ def cmd_train(args) -> int:
     meta = {"model_args": model_args, "recipe": rec.to_dict(),
             "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size, "sampling": "segment",
                      "stream_clips": rec.stream_clips}, "command": "vidlab " + " ".join(args.argv)}
-    trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta)
+    trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta, on_progress=on_progress)
     main = rank() == 0
     if args.resume:
         try:
@@ -343,6 +401,13 @@ def cmd_eval(args) -> int:
     data_meta = (ckpt.get("meta") or {}).get("data", {})
     frames = args.frames or data_meta.get("num_frames") or ckpt["meta"]["model_args"]["num_frames"]
     size = args.size or data_meta.get("img_size") or ckpt["meta"]["model_args"]["img_size"]
+    problem = _input_problem(model, frames, size)
+    if problem:
+        trained = ckpt["meta"]["model_args"]
+        raise ConfigError(f"argument --frames/--size: {args.checkpoint} holds {ckpt['model_name']} trained on "
+                          f"{trained['num_frames']}x{trained['img_size']}x{trained['img_size']} clips, which cannot "
+                          f"take {frames}x{size}x{size} ({problem}); leave out --frames and --size to evaluate at "
+                          "the trained input")
     info = model_info(ckpt["model_name"])
     (ds,) = build_datasets(root, (args.split,), num_frames=frames, img_size=size, mean=info["mean"],
                            std=info["std"], cache=args.cache, seed=args.seed)
@@ -482,7 +547,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without it, "
                                                             "an --out holding a run is refused)")
     p.add_argument("--pretrained", help="initial weights (vidlab or official checkpoint), loaded non-strictly")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     # Training settings: each defaults to the model's registered recipe; a flag overrides that one field.
     p.add_argument("--batch-size", type=_positive_int, help="clips per step per process (recipe)")
     p.add_argument("--lr", type=_positive_float, help="peak learning rate (recipe)")
@@ -520,7 +585,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_non_negative_int, default=0)
     p.add_argument("--cache", action="store_true")
     p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0, help="seed of the frame-order test's permutations")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the frame-order test's permutations")
     p.add_argument("--no-frame-order", action="store_true")
     p.add_argument("--json", help="also write the report (metrics, per-class, confusion) to this file")
     p.set_defaults(func=cmd_eval)
@@ -556,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import NonFiniteLossError
     try:
         return int(args.func(args) or 0)
-    except (NonFiniteLossError, CheckpointSaveError) as e:   # not a user mistake: exit 1
+    except (NonFiniteLossError, CheckpointSaveError, OutOfSpaceError) as e:   # not a user mistake: exit 1
         print(f"vidlab {args.command}: {e}", file=sys.stderr)
         return 1
     except VidlabError as e:

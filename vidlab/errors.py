@@ -50,3 +50,7 @@ class ConfigError(VidlabError, ValueError):
 
 class CheckpointSaveError(VidlabError):
     """A checkpoint could not be written (disk full, folder gone); the previous checkpoint file is kept."""
+
+
+class OutOfSpaceError(VidlabError):
+    """Files could not be written for lack of space (a full disk or quota); says how much was needed and free."""

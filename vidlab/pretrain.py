@@ -88,8 +88,10 @@ def _classifier_keys(name: str, outputs: int, **kw) -> set:
 
 
 def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "cpu",
-                   progress: bool = True) -> tuple[dict, dict]:
+                   progress: bool = True, on_progress=None) -> tuple[dict, dict]:
     """Pretrain `name` on frames of `data_root`'s generator as `rec.pretrain` says (module docstring).
+    `on_progress` gets a `vidlab.train.progress_event` before and after the frames are rendered, and when the
+    steps start, every 1 % of them and at the end.
 
     Returns the state dict without the classifier, and {"loss", "baseline_loss", "time_s", "steps", ...}:
     `loss` is the held-out binary cross-entropy, `baseline_loss` that of predicting the mean map everywhere."""
@@ -97,11 +99,15 @@ def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "c
 
     from .data import build_transforms
     from .models.registry import create_model, model_info
-    from .train import param_groups
+    from .train import param_groups, progress_event
+    report = on_progress or (lambda event: None)
     p = check_pretrain(dict(rec.pretrain))
     t0 = time.perf_counter()
     G, T = p["grid"], p["num_frames"]
+    report(progress_event("rendering frames", 0, p["frames"], "frames", 0.0, 0))
     frames, masks = render_frames(data_root, p["frames"], size=max(64, 2 * rec.img_size), seed=seed)
+    report(progress_event("rendering frames", p["frames"], p["frames"], "frames", time.perf_counter() - t0,
+                          p["frames"]))
     info = model_info(name)
     tf = build_transforms(False, img_size=rec.img_size, mean=info["mean"], std=info["std"])
     x = torch.stack([tf(f[None]) for f in frames])                                   # (n, 3, 1, s, s)
@@ -121,7 +127,10 @@ def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "c
     bar = tqdm(range(p["steps"]), desc=f"{name}: frame pretraining", leave=False, disable=not progress,
                dynamic_ncols=True)
     model.train()
+    t_steps, every = time.perf_counter(), max(1, p["steps"] // 100)
     for step in bar:
+        if step % every == 0:
+            report(progress_event("frame pretraining", step, p["steps"], "steps", time.perf_counter() - t_steps, step))
         idx = torch.randint(0, len(x), (p["batch_size"],), generator=g)
         clips = x[idx].expand(-1, -1, T, -1, -1).to(device)
         loss = F.binary_cross_entropy_with_logits(_logits(model(clips)).float(), y[idx].to(device))
@@ -133,6 +142,8 @@ def frame_pretrain(name: str, rec, data_root, *, seed: int = 0, device: str = "c
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     bar.close()
+    report(progress_event("frame pretraining", p["steps"], p["steps"], "steps", time.perf_counter() - t_steps,
+                          p["steps"]))
     model.eval()
     with torch.no_grad():
         out = torch.cat([_logits(model(x_val[i:i + 64].expand(-1, -1, T, -1, -1).to(device))).float().cpu()
@@ -159,7 +170,7 @@ def load_frame_weights(model: nn.Module, state: dict) -> dict:
 
 
 def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path | None = None, key: str = "",
-                   seed: int = 0, device: str = "cpu", progress: bool = True, log=print) -> dict:
+                   seed: int = 0, device: str = "cpu", progress: bool = True, log=print, on_progress=None) -> dict:
     """Apply `rec.pretrain` to `model` (what `vidlab zoo` and `vidlab train` do before the first epoch).
 
     On data that is not a vidlab synthetic set there is no generator to render frames with: one line says so and
@@ -175,7 +186,8 @@ def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path |
         return {"skipped": "not a vidlab synthetic dataset"}
     made = cached_pretraining(cache, key) if cache is not None else None
     if made is None:
-        state, info = frame_pretrain(name, rec, root, seed=seed, device=device, progress=progress)
+        state, info = frame_pretrain(name, rec, root, seed=seed, device=device, progress=progress,
+                                     on_progress=on_progress)
         made = {"fingerprint": key, "state": state, "info": info}
         if cache is not None:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .errors import CheckpointError, CheckpointSaveError, ConfigError, VidlabError
+from .errors import CheckpointError, CheckpointSaveError, ConfigError, DatasetError, VidlabError
 from .utils import resolve_device
 
 
@@ -386,6 +386,42 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def progress_event(phase: str, done: int, total: int, unit: str, elapsed_s: float, ran: int) -> dict:
+    """What an `on_progress` callback gets: `done` of `total` `unit` of a phase ("frame pretraining", "training"),
+    `elapsed_s` seconds into it, and the seconds left at the pace of the `ran` units done in that time (None before
+    the first)."""
+    return {"phase": phase, "done": done, "total": total, "unit": unit, "elapsed_s": round(elapsed_s, 1),
+            "eta_s": round(elapsed_s / ran * (total - done), 1) if ran else None}
+
+
+def progress_printer(name: str, log=print, every_s: float = 30.0):
+    """An `on_progress` callback that writes `ila_nano: frame pretraining 300/1500 steps, 1.2 min, about 4.8 min
+    left`: when a phase starts, at most every `every_s` seconds, and when it ends."""
+    last: dict[str, float] = {}
+
+    def report(e: dict) -> None:
+        now = time.perf_counter()
+        if 0 < e["done"] < e["total"] and now - last.get(e["phase"], -math.inf) < every_s:
+            return
+        last[e["phase"]] = now
+        left = f", about {e['eta_s'] / 60:.1f} min left" if e["eta_s"] and e["done"] < e["total"] else ""
+        log(f"{name}: {e['phase']} {e['done']}/{e['total']} {e['unit']}, {e['elapsed_s'] / 60:.1f} min{left}")
+    return report
+
+
+def unwritable(folder: Path) -> str:
+    """'' when `folder` is (or can be made) a folder this process can write into, else why not. It writes and
+    removes a probe file: permission bits do not tell (root ignores them, a read-only mount does not show)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test{os.getpid()}"
+        probe.write_bytes(b"vidlab")
+        probe.unlink()
+    except OSError as e:
+        return e.strerror or str(e)
+    return ""
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same folder, flush it to disk, then rename over `path`.
 
@@ -423,13 +459,20 @@ class Trainer:
     """Train `model` on `train_ds`, validating on `val_ds` after each epoch (see the module docstring).
 
     `meta` is an optional plain dict stored in every checkpoint (the CLI puts the model's build arguments and the
-    data settings there, so `vidlab eval` can rebuild the model from the checkpoint alone).
+    data settings there, so `vidlab eval` can rebuild the model from the checkpoint alone). `on_progress` is called
+    with a `progress_event` when training starts and after every epoch (on rank 0).
     """
 
     def __init__(self, model: nn.Module, train_ds: Dataset, val_ds: Dataset | None = None,
-                 cfg: TrainConfig | None = None, meta: dict | None = None):
+                 cfg: TrainConfig | None = None, meta: dict | None = None, on_progress=None):
         self.cfg = cfg = cfg or TrainConfig()
         self.train_ds, self.val_ds, self.meta = train_ds, val_ds, dict(meta or {})
+        self.on_progress = on_progress
+        if train_ds is not None and _has_batchnorm(model) and min(len(train_ds), cfg.batch_size) < 2:
+            raise ConfigError(f"{getattr(model, 'vidlab_name', type(model).__name__)} has BatchNorm layers, which "
+                              f"cannot train on a batch of one clip; the training set holds {len(train_ds)} clip(s) "
+                              f"and batch_size is {cfg.batch_size}: give each batch at least 2 clips "
+                              "(--stream-clips 2, --batch-size 2)")
         self.device = resolve_device(cfg.device)
         if is_distributed() and self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
@@ -474,13 +517,9 @@ class Trainer:
         out = self.out_dir
         if out.exists() and not out.is_dir():
             raise ConfigError(f"out_dir {out} is a file, not a folder; choose a folder for the run")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".write-test{os.getpid()}"
-            probe.write_bytes(b"vidlab")
-            probe.unlink()
-        except OSError as e:
-            raise ConfigError(f"out_dir {out} is not a writable folder ({e.strerror or e})") from None
+        problem = unwritable(out)
+        if problem:
+            raise ConfigError(f"out_dir {out} is not a writable folder ({problem})")
         for f in out.iterdir():
             m = _TMP_FILE.match(f.name)
             if m and f.is_file() and not (m.group(2) and _pid_alive(int(m.group(2)))):
@@ -578,6 +617,8 @@ class Trainer:
                           f"(epochs={self.cfg.epochs}); nothing is left to do. Ask for more epochs to train on",
                           stacklevel=2)
         stop = min(self.cfg.epochs, max_epochs or self.cfg.epochs)
+        t_fit, first = time.perf_counter(), self.epoch
+        self._report_progress(t_fit, first)
         while self.epoch < stop:
             t0 = time.perf_counter()
             skips0 = [_skip_state(self.train_ds), _skip_state(self.val_ds)]
@@ -615,7 +656,13 @@ class Trainer:
                     raise CheckpointSaveError(f"epoch {self.epoch} finished but was not saved: {e}. Free some "
                                               f"space, then resume from {self.out_dir / 'last.pt'}") from None
                 self._write_metrics()
+            self._report_progress(t_fit, first)
         return self.history
+
+    def _report_progress(self, t_fit: float, first: int) -> None:
+        if self.on_progress is not None and self.is_main:
+            self.on_progress(progress_event("training", self.epoch, self.cfg.epochs, "epochs",
+                                            time.perf_counter() - t_fit, self.epoch - first))
 
     def _ensure_best(self) -> None:
         """After a resume best.pt must hold the best epoch. When it is missing or holds another epoch and the
@@ -784,6 +831,11 @@ class Trainer:
             nll_all.append(nll.cpu())
         model.train(was_training)
         report = self._summarise(ds, idx_all, label_all, top5_all, nll_all, num_logits, f"{num_clips}x{num_crops}")
+        if report["num_clips"] == 0 and len(ds):
+            shown = ", ".join(str(e["path"]) for e in report["left_out"][:3])
+            raise DatasetError(f"none of the {len(ds)} clips to evaluate could be read (e.g. {shown}"
+                               + (" ..." if len(ds) > 3 else "") + "), so there is no score; fix or replace "
+                               "them (`vidlab data info` reads one and says why it fails)")
         if report["num_left_out"]:
             shown = ", ".join(str(e["path"]) for e in report["left_out"][:3])
             warnings.warn(f"evaluation scored {report['num_clips']} of {len(ds)} clips; {report['num_left_out']} "
@@ -973,10 +1025,33 @@ def build_datasets(root: str | Path, splits: Sequence[str] = ("train", "val"), *
         ds = VideoClipDataset(root, split=split, num_frames=num_frames, sampling=sampling, transform=tf,
                               on_error="skip", seed=seed)
         if cache:
-            from .data import cache as cache_mod
-            ds = cache_mod.cached(ds, Path(root) / ".cache", num_clips=cache_views if split == "train" else 1)
+            ds = _cached(ds, Path(root), num_clips=cache_views if split == "train" else 1)
         out.append(ds)
     return out
+
+
+def _cached(ds, root: Path, num_clips: int | None):
+    """`vidlab.data.cache.cached` under `<root>/.cache`; where the dataset's folder cannot be written (read-only
+    data) under the user's cache folder instead (`$VIDLAB_CACHE`, default ~/.cache/vidlab), with a warning."""
+    import errno
+    import hashlib
+
+    from .data import cache as cache_mod
+    try:
+        return cache_mod.cached(ds, root / ".cache", num_clips=num_clips)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        reason = e.strerror
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    elsewhere = Path(os.environ.get("VIDLAB_CACHE") or Path.home() / ".cache" / "vidlab") / f"{root.name}-{tag}"
+    problem = unwritable(elsewhere)
+    if problem:
+        raise ConfigError(f"--cache: neither {root / '.cache'} ({reason}) nor {elsewhere} ({problem}) can be "
+                          "written; set VIDLAB_CACHE to a writable folder or train without --cache") from None
+    warnings.warn(f"{root / '.cache'} cannot be written ({reason}); the decode cache goes to {elsewhere}",
+                  stacklevel=3)
+    return cache_mod.cached(ds, elsewhere, num_clips=num_clips)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -21,23 +21,30 @@ time unless `--jobs` says more; there the cores go to each run's DataLoader work
 With more models than jobs, the zoo first times one training step of each model (`estimate_work`, a few seconds)
 and plans the order: of every order of the runs (up to 8 waiting), the one whose list schedule of the estimates ends
 first, ties going to the longest first. Each time a run finishes it plans again before starting the next, with what
-it has learnt: the finished runs' times and the pace of the running ones (their epoch lines) scale the estimates of
-the others. The last runs to start are then the ones that fill the cores evenly, instead of leaving one core idle
-while the other finishes a long run. The same numbers give the ETA for the whole.
+it has learnt: the finished runs' times and the pace of the running ones (the progress events each child writes to a
+file, `VIDLAB_ZOO_PROGRESS`) scale the estimates of the others. The last runs to start are then the ones that fill
+the cores evenly, instead of leaving one core idle while the other finishes a long run. The same numbers give the
+ETA for the whole; each run prints the progress and ETA of its phases (frame pretraining, epochs).
+
+Runs are safe to share: each trains under a lock in its folder (`.zoo.lock`), so a second zoo or notebook on the
+same folder waits, then uses the finished run; runs of another seed get their own folder (`<model>@seed=1`); a run
+whose checkpoint cannot be read is reported "damaged" and trained again, the damaged file kept aside.
 
 SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import itertools
 import json
 import math
 import os
-import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -76,26 +83,47 @@ def recipe(name: str) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 
 def data_fingerprint(root) -> dict:
-    """What identifies a dataset: a synthetic set's generation parameters, seed and sizes; otherwise a hash of its
-    class list and annotation files (names, sizes and contents)."""
+    """What identifies a dataset: a synthetic set's generation parameters, seed and sizes (its clips follow from
+    them); otherwise a hash of its class list, its annotation files (names and contents) and the clip files the
+    train and val splits read (paths, sizes and modification times), whatever the layout: clips added to a class
+    folder, or replaced under unchanged annotations, give another fingerprint."""
     root = Path(root)
     meta = synthetic_meta(root)
     if meta is not None:
         return {"kind": "vidlab-synthetic", "version": meta.get("version"), "seed": meta.get("seed"),
                 "params": meta.get("params"), "splits": meta.get("splits")}
     h = hashlib.sha256()
-    files = [root / "classes.txt"] + sorted((root / "annotations").glob("*")) if (root / "annotations").is_dir() \
-        else [root / "classes.txt"]
+    files = [root / "classes.txt"] + (sorted((root / "annotations").glob("*")) if (root / "annotations").is_dir()
+                                      else [])
     for f in files:
         if f.is_file():
             h.update(f.name.encode())
             h.update(f.read_bytes())
-    if not any(f.is_file() for f in files):  # folder layout only: the file names and sizes
-        for split in ("train", "val"):
-            for f in sorted((root / split).rglob("*")):
-                if f.is_file():
-                    h.update(f"{f.relative_to(root)}:{f.stat().st_size}".encode())
+    for split in ("train", "val"):
+        h.update(_clip_files_digest(root, split).encode())
     return {"kind": "folder", "sha256": h.hexdigest()}
+
+
+def _clip_files_digest(root: Path, split: str) -> str:
+    """The clip files `split` reads, one `path size mtime` line each (or why the split cannot be read)."""
+    import warnings
+    from .data import VideoClipDataset
+    from .errors import VidlabError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # annotated clips without a file: the dataset names them on use
+            samples = VideoClipDataset(root, split).samples
+    except VidlabError as e:
+        return f"{split}: {e}"
+    lines = []
+    for s in samples:
+        p = Path(s.path)
+        try:
+            st = p.stat()
+            lines.append(f"{p.relative_to(root) if p.is_relative_to(root) else p} {st.st_size} {st.st_mtime_ns}")
+        except OSError as e:
+            lines.append(f"{p}: {e.strerror}")
+    return "\n".join(lines)
 
 
 # Recipe fields added after runs were fingerprinted, with the value those runs used implicitly (PyTorch's AdamW
@@ -103,14 +131,16 @@ def data_fingerprint(root) -> dict:
 _IMPLICIT_RECIPE_FIELDS = {"adam_eps": 1e-8, "reversal_pairs": False, "pretrain": {}}
 
 
-def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0) -> str:
-    """A short hash of everything a zoo run depends on (model, recipe, overrides, data, seed)."""
+def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0,
+                data: dict | None = None) -> str:
+    """A short hash of everything a zoo run depends on (model, recipe, overrides, data, seed); `data` is
+    `data_fingerprint(data_root)` when the caller has it already."""
     recipe = rec.to_dict()
     for key, value in _IMPLICIT_RECIPE_FIELDS.items():   # a run with an older recipe layout keeps its hash
         if recipe.get(key) == value:
             del recipe[key]
     payload = {"zoo": ZOO_VERSION, "model": name, "recipe": recipe, "overrides": overrides or {},
-               "data": data_fingerprint(data_root), "seed": seed}
+               "data": data or data_fingerprint(data_root), "seed": seed}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -122,7 +152,7 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
     root = Path(data_root)
     mean, std = tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
     train_tf = build_transforms(True, img_size=rec.img_size, mean=mean, std=std, scale=tuple(rec.crop_scale))
-    meta = synthetic_meta(root) if rec.stream_clips else None
+    meta = _stream_meta(root, rec.stream_clips) if rec.stream_clips else None
     if meta is not None:
         train = SyntheticStream(root, rec.stream_clips, num_frames=rec.num_frames, img_size=rec.img_size,
                                 transform=train_tf, seed=seed + meta.get("seed", 0))
@@ -133,6 +163,23 @@ def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=Non
                            transform=build_transforms(False, img_size=rec.img_size, mean=mean, std=std),
                            on_error="skip", seed=seed)
     return train, val
+
+
+def _stream_meta(root: Path, clips: int) -> dict | None:
+    """The meta.json of the synthetic set a training stream renders from; None where there is none (other data
+    trains on its stored clips). One that is there but cannot be read stops the run with why: training on the stored
+    clips instead would be another run than the one asked for."""
+    meta = synthetic_meta(root)
+    path = root / "annotations" / "meta.json"
+    if meta is None and path.is_file():
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"{path}: cannot be read ({type(e).__name__}: {e}), so the training stream "
+                               f"(stream_clips={clips}) is unavailable: it renders clips with the generator this "
+                               f"file describes. Regenerate the set (`vidlab data synth --out {root} --overwrite`) "
+                               "or train on the stored clips (--stream-clips 0)") from None
+    return meta
 
 
 def recipe_reversal(rec: Recipe, root, classes: list, name: str, log=print) -> tuple[list | None, int]:
@@ -266,10 +313,12 @@ def preload_views(dataset, rec: Recipe, max_bytes: float = 256e6):
 
 def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overrides: dict | None = None,
               seed: int = 0, device: str = "auto", progress: bool = True, num_workers: int | None = None,
-              resume: bool = True, fp: str | None = None, amp: str = "auto") -> ZooRun:
+              resume: bool = True, fp: str | None = None, amp: str = "auto", on_progress=None) -> ZooRun:
     """Train `name` with its recipe (or `rec`) on `data_root` into `out_dir`; then evaluate best.pt on the val split,
-    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint. `amp` is the
-    Trainer's mixed precision ("auto": bf16/fp16 on CUDA, off elsewhere; "off": float32 everywhere)."""
+    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint; a run whose
+    checkpoints cannot be read is trained again, the damaged files kept aside. `amp` is the Trainer's mixed
+    precision ("auto": bf16/fp16 on CUDA, off elsewhere; "off": float32 everywhere). `on_progress` gets the
+    progress events of the frame pretraining and the epochs (`vidlab.train.progress_event`)."""
     from .data.synthetic import SyntheticStream
     from .train import Trainer, TrainConfig, frame_order_test
     from .utils import resolve_device, seed_everything
@@ -283,7 +332,13 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
                   **overrides}
     out = Path(out_dir) if out_dir is not None else None
-    resuming = out is not None and resume and _checkpoint_fingerprint(out / "last.pt") == fp   # same run, cut short
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    damaged = []
+    if out is not None:
+        _check_writable(out, name)
+        damaged = _set_aside_damaged(out, name, log)   # its best epoch's weights are gone: trained from scratch
+    resuming = (out is not None and resume and not damaged
+                and _checkpoint_fingerprint(out / "last.pt") == fp)   # same run, cut short
     seed_everything(seed)
     model = create_model(name, **model_args)
     pretrain = None
@@ -292,14 +347,14 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         pre_rec = rec.replace(model={**rec.model, **overrides}) if overrides else rec
         pretrain = pretrain_model(model, name, pre_rec, root, cache=out / "pretrain.pt" if out is not None else None,
                                   key=fp, seed=seed, device=str(resolve_device(device)), progress=progress,
-                                  log=lambda line: print(line, file=sys.stderr))
+                                  log=log, on_progress=on_progress)
     elif rec.pretrain:   # resuming: the weights come from last.pt, the pretraining's report from its cache
         made = cached_pretraining(out / "pretrain.pt", fp)
         pretrain = dict(made["info"]) if made else None
     if num_workers is None:
         num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
                                      torch.get_num_threads())
-    time_reversal, batch_size = recipe_reversal(rec, root, classes, name, log=lambda line: print(line, file=sys.stderr))
+    time_reversal, batch_size = recipe_reversal(rec, root, classes, name, log=log)
     cfg = TrainConfig(epochs=rec.epochs, batch_size=batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
                       warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
                       label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
@@ -315,9 +370,10 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
             cfg.overwrite = False
         else:
             cfg.overwrite = True   # another recipe or dataset: the old run is stale
+            _say_what_is_replaced(out, name, log)
             # its summary goes first: an interrupted retraining must not leave the old summary beside new weights
             (out / "zoo.json").unlink(missing_ok=True)
-    trainer = Trainer(model, train_ds, preload_views(val_ds, rec), cfg, meta=meta)
+    trainer = Trainer(model, train_ds, preload_views(val_ds, rec), cfg, meta=meta, on_progress=on_progress)
     if resuming:
         trainer.resume(out / "last.pt")
         resumed = True
@@ -353,6 +409,18 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
     return ZooRun(name, model, rec.to_dict(), history, metrics, "trained", best, root, overrides, seed)
 
 
+def _say_what_is_replaced(run_dir: Path, name: str, log) -> None:
+    """One line when the stale run about to be replaced had finished: its recipe or data differ, or its seed (a
+    folder written before each seed had its own)."""
+    try:
+        z = json.loads((run_dir / "zoo.json").read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(z, dict) and z.get("complete"):
+        log(f"{name}: replacing the finished run in {run_dir} (seed {z.get('seed')}, fingerprint "
+            f"{z.get('fingerprint')}): its recipe, data or seed differ from this run's")
+
+
 def _write_json(path: Path, obj) -> None:
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
@@ -369,14 +437,78 @@ def _write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _checkpoint_fingerprint(path: Path) -> str | None:
-    if not path.is_file():
-        return None
+def _read_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at `path`, or None where it is absent or cannot be read as one (truncated, overwritten)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # unreadable: treated as absent (a fresh run replaces it)
+    except Exception:
         return None
-    return ((ckpt.get("meta") or {}).get("fingerprint")) if isinstance(ckpt, dict) else None
+    return ckpt if isinstance(ckpt, dict) else None
+
+
+def _checkpoint_fingerprint(path: Path) -> str | None:
+    meta = (_read_checkpoint(path) or {}).get("meta") if path.is_file() else None
+    return meta.get("fingerprint") if isinstance(meta, dict) else None
+
+
+def damaged_files(run_dir: Path) -> list[str]:
+    """The checkpoints of a run folder that are there but cannot be read (a truncated best.pt, say). Such a run is
+    "damaged": the zoo moves the files aside (`_set_aside_damaged`) and trains it again."""
+    return [n for n in ("best.pt", "last.pt") if (run_dir / n).is_file() and _read_checkpoint(run_dir / n) is None]
+
+
+def _set_aside_damaged(run_dir: Path, name: str, log) -> list[Path]:
+    """Rename the unreadable checkpoints of `run_dir` to `<file>.damaged` (numbered when that is taken), kept for
+    the user to look at, and say so; returns the new paths."""
+    moved = []
+    for n in damaged_files(run_dir):
+        dst = next(run_dir / f"{n}.damaged{i or ''}" for i in itertools.count()
+                   if not (run_dir / f"{n}.damaged{i or ''}").exists())
+        os.replace(run_dir / n, dst)
+        moved.append(dst)
+    if moved:
+        log(f"{name}: {', '.join(p.name.split('.damaged')[0] for p in moved)} in {run_dir} cannot be read "
+            f"(truncated or damaged); kept aside as {', '.join(p.name for p in moved)}; training the run again")
+    return moved
+
+
+def _check_writable(run_dir: Path, name: str) -> None:
+    """A run about to be trained needs a writable folder: one line before any work, not a PermissionError later."""
+    from .train import unwritable
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{name} trains into {run_dir}, which is a file, not a folder")
+    problem = unwritable(run_dir)
+    if problem:
+        raise ConfigError(f"{name} must be trained into {run_dir}, which is not a writable folder ({problem}); "
+                          "make it writable or choose another --ckpt")
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, name: str, log=print):
+    """Hold `<run_dir>/.zoo.lock` while the run trains. A second zoo or notebook on the same folder waits here for
+    the first, then finds the run finished instead of training it again. Without fcntl (Windows) no lock is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    _check_writable(run_dir, name)
+    with open(run_dir / ".zoo.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            log(f"{name}: another process ({f.read().strip() or 'pid unknown'}) is training this run in {run_dir}; "
+                "waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _finished_run(run_dir: Path, fp: str) -> dict | None:
@@ -385,7 +517,7 @@ def _finished_run(run_dir: Path, fp: str) -> dict | None:
         z = json.loads((run_dir / "zoo.json").read_text())
     except (OSError, ValueError):
         return None
-    if (z.get("fingerprint") == fp and z.get("complete") and (run_dir / "best.pt").is_file()
+    if isinstance(z, dict) and (z.get("fingerprint") == fp and z.get("complete") and (run_dir / "best.pt").is_file()
             and _checkpoint_fingerprint(run_dir / "best.pt") == fp):   # the weights are that run's too
         return z
     return None
@@ -395,10 +527,13 @@ def _ckpt_root(ckpt_root) -> Path:
     return Path(ckpt_root if ckpt_root is not None else os.environ.get("VIDLAB_CKPT", "data/checkpoints"))
 
 
-def _run_dir(ckpt_root: Path, name: str, overrides: dict) -> Path:
-    if not overrides:
+def _run_dir(ckpt_root: Path, name: str, overrides: dict, seed: int = 0) -> Path:
+    """`<ckpt_root>/<model>`, tagged with the build overrides and a seed other than 0 (`vit_joint_nano@seed=1`), so
+    that runs of other overrides or seeds are kept beside each other."""
+    tags = {**overrides, **({"seed": seed} if seed else {})}
+    if not tags:
         return ckpt_root / name
-    tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    tag = "-".join(f"{k}={v}" for k, v in sorted(tags.items()))
     return ckpt_root / f"{name}@{tag}"
 
 
@@ -417,15 +552,18 @@ def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, 
                          progress=False, num_workers=0)
     rec = get_recipe(name)
     fp = fingerprint(name, rec, root, overrides, seed)
-    run_dir = _run_dir(_ckpt_root(ckpt_root), name, overrides)
+    run_dir = _run_dir(_ckpt_root(ckpt_root), name, overrides, seed)
     z = _finished_run(run_dir, fp)
-    if z is None and not train:
-        return None
+    if z is None and train:
+        with _run_lock(run_dir, name):
+            z = _finished_run(run_dir, fp)      # another process may have finished it while this one waited
+            if z is None:
+                print(f"{name}: no finished zoo run for this recipe and data in {run_dir}; training it now "
+                      f"({rec.epochs} epochs)")
+                return train_run(name, root, run_dir, rec=rec, overrides=overrides, seed=seed, device=device,
+                                 progress=progress, fp=fp, on_progress=_zoo_progress(name, print))
     if z is None:
-        print(f"{name}: no finished zoo run for this recipe and data in {run_dir}; training it now "
-              f"({rec.epochs} epochs)")
-        return train_run(name, root, run_dir, rec=rec, overrides=overrides, seed=seed, device=device,
-                         progress=progress, fp=fp)
+        return None
     from .models.official import check_and_load, strip_prefix
     from .utils import resolve_device
     ckpt = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
@@ -439,14 +577,18 @@ def load_or_train(name: str, data_root, *, ckpt_root=None, smoke: bool = False, 
 
 
 def zoo_status(data_root, *, ckpt_root=None, models=None, seed: int = 0) -> dict:
-    """{model: "ready" | "partial" | "stale" | "missing"} for every `_nano` model (or `models`)."""
+    """{model: "ready" | "damaged" | "partial" | "stale" | "missing"} for every `_nano` model (or `models`);
+    "damaged": a checkpoint of the run cannot be read (`damaged_files`)."""
     root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    data = data_fingerprint(root)
     out = {}
     for name in models or list_models("*_nano"):
-        fp = fingerprint(name, get_recipe(name), root, {}, seed)
-        d = ck / name
+        fp = fingerprint(name, get_recipe(name), root, {}, seed, data=data)
+        d = _run_dir(ck, name, {}, seed)
         if _finished_run(d, fp):
             out[name] = "ready"
+        elif damaged_files(d):
+            out[name] = "damaged"
         elif _checkpoint_fingerprint(d / "last.pt") == fp:
             out[name] = "partial"
         elif (d / "last.pt").exists() or (d / "zoo.json").exists():
@@ -463,9 +605,10 @@ def zoo_status(data_root, *, ckpt_root=None, models=None, seed: int = 0) -> dict
 def leaderboard(data_root, *, ckpt_root=None, models=None, seed: int = 0) -> list[dict]:
     """One row per finished zoo run: top-1, top-5, frame order (pairwise in order / shuffled), time, params."""
     root, ck = Path(data_root), _ckpt_root(ckpt_root)
+    data = data_fingerprint(root)
     rows = []
     for name in models or list_models("*_nano"):
-        z = _finished_run(ck / name, fingerprint(name, get_recipe(name), root, {}, seed))
+        z = _finished_run(_run_dir(ck, name, {}, seed), fingerprint(name, get_recipe(name), root, {}, seed, data=data))
         if z is None:
             continue
         m = z["metrics"]
@@ -611,7 +754,37 @@ def _plan(busy: list[float], need: dict[str, float], jobs: int) -> list[str]:
     return list(next(order for end, order in ends if end <= best * (1 + _PLAN_SLACK) + 1e-9))
 
 
-_EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)\s.*\s(\d+(?:\.\d+)?)s(?:\s|$)")   # Trainer's line per epoch
+def _zoo_progress(name: str, log):
+    """The progress callback of a zoo run: a line with the ETA of each phase (`progress_printer`) and, in a child of
+    a parallel zoo, the same events as JSON lines in the file its parent reads (`VIDLAB_ZOO_PROGRESS`)."""
+    from .train import progress_printer
+    show, path = progress_printer(name, log), os.environ.get("VIDLAB_ZOO_PROGRESS")
+
+    def report(event: dict) -> None:
+        show(event)
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps(event) + "\n")
+    return report
+
+
+class _ProgressFile:
+    """The progress events a child appends to its file, read as data (never parsed out of the child's lines)."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = path, 0
+
+    def read(self) -> list[dict]:
+        """The events added since the last call; a line still being written waits for the next one."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
 
 
 def _expected(now: float, started: dict, spent: dict, running: list[str], queue: list[str],
@@ -665,18 +838,23 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
     width = max(len(n) for n in todo)
 
     def pump(name, proc):
-        reported = []
         for line in proc.stdout:
             if line.strip():
-                m = _EPOCH_LINE.match(line.strip())
                 with lock:
-                    if m:
-                        reported.append(float(m.group(3)))
-                        progress[name] = (int(m.group(1)), int(m.group(2)), sum(reported) / len(reported),
-                                          time.perf_counter())
                     log(f"[{name:{width}s}] {line.rstrip()}")
 
+    def read_progress():        # each running child's pace: (epochs done, epochs, seconds per epoch, when)
+        for name in running:
+            for e in files[name].read():
+                if e["phase"] == "training" and e["eta_s"] is not None:
+                    left = e["total"] - e["done"]
+                    with lock:
+                        progress[name] = (e["done"], e["total"], e["eta_s"] / left if left else 0.0,
+                                          time.perf_counter())
+
     env = {**os.environ, "VIDLAB_ZOO_CHILD": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    events = Path(tempfile.mkdtemp(prefix="vidlab_zoo_"))
+    files = {n: _ProgressFile(events / f"{n}.jsonl") for n in todo}
     done_epochs, total_epochs = 0, sum(get_recipe(n).epochs for n in todo)
     try:
         while queue or running:
@@ -688,13 +866,15 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
                                                progress)
                     name = _plan(busy, need, jobs)[0]
                 queue.remove(name)
-                proc = subprocess.Popen(_child_command(name, root, ck, device, seed, threads), env=env, text=True,
+                proc = subprocess.Popen(_child_command(name, root, ck, device, seed, threads), text=True,
+                                        env={**env, "VIDLAB_ZOO_PROGRESS": str(files[name].path)},
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
                 th = threading.Thread(target=pump, args=(name, proc), daemon=True)
                 th.start()
                 running[name] = (proc, th)
                 started[name] = time.perf_counter()
             time.sleep(0.5)
+            read_progress()
             for name, (proc, th) in list(running.items()):
                 if proc.poll() is None:
                     continue
@@ -718,6 +898,7 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
     finally:
         for proc, _ in running.values():
             proc.terminate()
+        shutil.rmtree(events, ignore_errors=True)
     if failed:
         name, rc = failed[0]
         raise ZooTrainingError(f"zoo: training {name} failed (exit status {rc}); its lines above say why; "
@@ -737,7 +918,13 @@ def _train_one_by_one(todo: list[str], status: dict, root: Path, ck: Path, devic
         else:
             log(f"zoo [{i + 1}/{len(todo)}] {name} ({status[name]}): {rec.epochs} epochs")
         t0 = time.perf_counter()
-        run = train_run(name, root, ck / name, rec=rec, seed=seed, device=device, progress=progress)
+        run_dir = _run_dir(ck, name, {}, seed)
+        with _run_lock(run_dir, name, log):
+            if _finished_run(run_dir, fingerprint(name, rec, root, {}, seed)) is not None:
+                log(f"zoo: {name} was trained by another process meanwhile; skipped")
+                continue
+            run = train_run(name, root, run_dir, rec=rec, seed=seed, device=device, progress=progress,
+                            on_progress=_zoo_progress(name, log))
         spent.append((time.perf_counter() - t0, max(1, run.metrics["epochs"])))
         fo = run.metrics["frame_order"]
         log(f"zoo: {name} val top-1 {run.metrics['top1']:.1f}%"
@@ -752,9 +939,13 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
     zoo (VIDLAB_ZOO_CHILD set) prints only its model's lines."""
     child = bool(os.environ.get("VIDLAB_ZOO_CHILD"))
     root, ck = Path(data_root), _ckpt_root(ckpt_root)
-    names = list(models or list_models("*_nano"))
+    names = list(dict.fromkeys(models or list_models("*_nano")))     # a model named twice is one run
+    if models and len(names) < len(models):
+        log(f"zoo: {', '.join(n for n in names if list(models).count(n) > 1)} named more than once; trained once")
     status = zoo_status(root, ckpt_root=ck, models=names, seed=seed)
     todo = [n for n in names if status[n] != "ready"]
+    for n in todo:                      # before any work: a run to train needs a folder it can write
+        _check_writable(_run_dir(ck, n, {}, seed), n)
     if not child:
         log(f"zoo: {len(names) - len(todo)} of {len(names)} models ready in {ck}; training {len(todo)}"
             + (f": {', '.join(todo)}" if todo else ""))
@@ -794,15 +985,37 @@ def add_parser(sub) -> None:
                    help="models trained at once (default on a CPU: one per core up to 4 cores, then one per two "
                         "cores; 1 on a GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per model (default: cores // jobs)")
-    p.add_argument("--status", action="store_true", help="only say which models are ready, partial, stale, missing")
+    p.add_argument("--status", action="store_true",
+                   help="only say which models are ready, damaged, partial, stale, missing")
+    p.add_argument("--allow-large", action="store_true",
+                   help="also train models other than the *_nano teaching sizes (paper sizes take hours on a CPU)")
     p.set_defaults(func=cmd_zoo)
 
 
+def _check_teaching_sizes(names: list[str]) -> None:
+    """The zoo trains the `_nano` teaching sizes; a paper-size model (tens of millions of parameters, hours and GBs
+    of checkpoints on a CPU) only with --allow-large."""
+    large = [n for n in names if not model_info(n)["teaching"]]
+    if large:
+        def millions(n):
+            with torch.device("meta"):                       # counted without allocating the weights
+                return sum(p.numel() for p in create_model(n).parameters()) / 1e6
+        raise ConfigError("argument --models: " + ", ".join(f"{n} ({millions(n):.1f} M parameters)" for n in large)
+                          + " is not a *_nano teaching size: on a CPU it trains for hours and writes GBs of "
+                          "checkpoints; pass --allow-large to train it anyway")
+
+
 def cmd_zoo(args) -> int:
+    from .__main__ import _check_out
     known = list_models()
     for n in args.models or []:
         if n not in known:
             raise ConfigError(f"argument --models: unknown model {n!r} (see `vidlab models`)")
+    if not args.allow_large:
+        _check_teaching_sizes(args.models or [])
+    if args.seed < 0:
+        raise ConfigError(f"argument --seed: expected an integer >= 0, got {args.seed}")
+    _check_out(str(_ckpt_root(args.ckpt)), "--ckpt")
     root = Path(args.data)
     if not (root / "classes.txt").is_file():
         if Path(args.data) == Path(os.environ.get("VIDLAB_DATA", "data/synthetic")) and not root.exists():
@@ -813,7 +1026,9 @@ def cmd_zoo(args) -> int:
             raise ConfigError(f"argument --data: {root} holds no dataset (no classes.txt)")
     if args.status:
         for name, st in zoo_status(root, ckpt_root=args.ckpt, models=args.models, seed=args.seed).items():
-            print(f"{name:28s} {st}")
+            damaged = damaged_files(_run_dir(_ckpt_root(args.ckpt), name, {}, args.seed)) if st == "damaged" else []
+            print(f"{name:28s} {st}" + (f" ({', '.join(damaged)} cannot be read; `vidlab zoo` keeps it aside and "
+                                        "trains the run again)" if damaged else ""))
         return 0
     for flag in ("jobs", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:

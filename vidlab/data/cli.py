@@ -13,7 +13,9 @@ taking the parsed args and returning an exit status.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,7 +68,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="generate the synthetic temporal dataset (real H.264 mp4, Kinetics layout)")
     s.add_argument("--out", default="data/synthetic", help="output folder (default: data/synthetic)")
     s.add_argument("--preset", default="default", choices=["default", "smoke", "kinetics-like"])
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_non_negative, default=0)
     s.add_argument("--classes", type=_positive, dest="num_classes", help="number of classes (default: preset, 12)")
     s.add_argument("--clips-per-class", type=_positive, help="train clips per class (val keeps the preset's ratio)")
     s.add_argument("--frames", type=_positive, dest="num_frames", help="frames per clip")
@@ -88,7 +90,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     k.add_argument("--val", type=_non_negative, default=5, help="val clips per class")
     k.add_argument("--size", type=_positive, default=128, help="short side of the written clips")
     k.add_argument("--fps", type=_positive_float, help="resample to this frame rate (default: keep)")
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--seed", type=_non_negative, default=0)
     k.add_argument("--ids-train", help="S3D Mini-Kinetics-200 train_ytid_list.txt (restricts the clips)")
     k.add_argument("--ids-val", help="S3D Mini-Kinetics-200 val_ytid_list.txt")
     k.set_defaults(func=run_subset)
@@ -127,12 +129,30 @@ def run_synth(args) -> int:
     if args.dry_run:
         return 0
     t0 = time.perf_counter()
-    root = make_synthetic(args.out, preset=args.preset, num_classes=args.num_classes,
-                          clips_per_class=args.clips_per_class, num_frames=args.num_frames, size=args.size,
-                          difficulty=args.difficulty, seed=args.seed, workers=args.workers, overwrite=args.overwrite,
-                          progress=sys.stderr.isatty())
+    try:
+        root = make_synthetic(args.out, preset=args.preset, num_classes=args.num_classes,
+                              clips_per_class=args.clips_per_class, num_frames=args.num_frames, size=args.size,
+                              difficulty=args.difficulty, seed=args.seed, workers=args.workers,
+                              overwrite=args.overwrite, progress=sys.stderr.isatty())
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise _out_of_space(Path(args.out), cfg.total_clips(), e) from None
     print(f"dataset ready at {root} ({time.perf_counter() - t0:.1f}s)")
     return 0
+
+
+def _out_of_space(root: Path, total: int, e: OSError):
+    """The error of a generation that filled the disk: how much the dataset needs (measured on the clips written:
+    video and ground truth) and how much is free."""
+    from ..errors import OutOfSpaceError
+    clips = [f for f in root.glob("*/*/*.mp4") if f.is_file()]
+    written = sum(f.stat().st_size for f in clips) + sum(f.stat().st_size for f in root.glob("ground_truth/*/*.npz"))
+    need = f"about {written / len(clips) * total / 2**20:.1f} MiB" if clips else "more than that"
+    free = shutil.disk_usage(next(p for p in [root, *root.parents] if p.exists())).free
+    return OutOfSpaceError(f"{root}: writing the dataset failed ({e.strerror}) after {len(clips)} of {total} clips; "
+                           f"it needs {need} in all, {free / 2**20:.1f} MiB are free there. Free some space, then "
+                           "run the same command with --overwrite (it replaces the partial dataset)")
 
 
 def run_subset(args) -> int:

@@ -103,6 +103,27 @@ def display_rotation(path: str | os.PathLike) -> int:
     return 0
 
 
+def _truncation(path: str) -> str:
+    """'' or how an mp4/mov is cut short: a top-level box that runs past the end of the file, or media data (mdat)
+    without the index (moov) that a file written with its index at the end gets last (an interrupted download)."""
+    try:
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            kinds = []
+            for kind, _, box_end in _boxes(f, 0, end):
+                if not kinds and kind != b"ftyp":
+                    return ""                      # not an ISO-BMFF file: its bytes are not boxes
+                kinds.append(kind)
+                if box_end > end:
+                    return (f"the file is truncated: its {kind.decode('latin-1')} box needs {box_end} bytes, the "
+                            f"file has {end}")
+    except OSError:
+        return ""
+    if b"mdat" in kinds and b"moov" not in kinds:
+        return "the file is truncated: it holds media data (mdat) but not the index (moov box) that follows it"
+    return ""
+
+
 class _DecordBackend:
     name = "decord"
 
@@ -241,7 +262,8 @@ class VideoReader:
             self._impl = impl
             break
         if self._impl is None:
-            raise VideoReadError(self.path, "; ".join(errors))
+            cut = _truncation(self.path)      # the backends' own words ("cannot find video stream") do not say it
+            raise VideoReadError(self.path, "; ".join(([cut] if cut else []) + errors))
         self.backend = self._impl.name
         self.fallback_reason = "; ".join(errors) or None
         self.num_frames = int(self._impl.num_frames)

@@ -294,7 +294,10 @@ def load_pretrained(model: nn.Module, path: str | Path, converter: Callable | No
     Returns {"loaded", "missing", "unexpected", "num_loaded", "num_expected"}."""
     import warnings
     ckpt = load_checkpoint(path)
-    raw = find_state_dict(ckpt)
+    try:
+        raw = find_state_dict(ckpt)
+    except CheckpointError as e:      # a file holding a bare tensor or a list: name the file
+        raise CheckpointError(f"{path}: {e}") from None
     own = model.state_dict()
     heads = set(head_keys(model))
     body = [k for k in own if k not in heads]
