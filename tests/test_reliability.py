@@ -775,11 +775,11 @@ def test_a_read_only_zoo_folder_with_a_run_to_retrain_is_one_line(smoke_data, zo
 
 
 def test_cache_of_read_only_data_goes_to_the_users_cache(smoke_data, tmp_path, monkeypatch):
-    from vidlab.train import build_datasets
+    from vidlab.run import eval_dataset
     root = data_copy(smoke_data, tmp_path)
     monkeypatch.setenv("VIDLAB_CACHE", str(tmp_path / "user-cache"))
     with read_only(root), pytest.warns(UserWarning, match="cannot be written.*the decode cache goes"):
-        (ds,) = build_datasets(root, ("val",), num_frames=2, img_size=32, cache=True)
+        ds = eval_dataset(root, "val", num_frames=2, img_size=32, cache=True)
     assert len(ds) == 24 and list((tmp_path / "user-cache").glob("data-*/val_*/cache.json"))
     assert not (root / ".cache").exists()
 

@@ -10,6 +10,7 @@ from vidlab.__main__ import main
 from vidlab.data.synthetic import PRESETS, CLASSES, SyntheticStream, render_clip
 from vidlab.errors import ConfigError, DatasetError
 from vidlab.models import Recipe, get_recipe
+from vidlab import run
 from vidlab.zoo import fingerprint, load_or_train, train_run, zoo_status
 
 TINY = dict(epochs=2, batch_size=4, num_frames=4, img_size=32, stream_clips=16, warmup_epochs=0.0)
@@ -81,7 +82,7 @@ def test_stream_needs_a_vidlab_synthetic_set(tmp_path):
 
 def test_reversal_map_pairs_partners_and_keeps_symmetric_classes(smoke_data, tmp_path):
     from vidlab.data.synthetic import REVERSED_PAIRS, TIME_SYMMETRIC
-    from vidlab.zoo import reversal_map
+    from vidlab.run import reversal_map
     m = reversal_map(smoke_data, CLASSES)
     assert [m[v] for v in m] == list(range(12))                      # an involution
     for a, b in REVERSED_PAIRS:
@@ -337,9 +338,8 @@ def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monk
 
 
 def test_loader_workers_give_a_gpu_run_its_cores():
-    import vidlab.zoo as zoo
-    assert zoo.loader_workers("cpu", True, 4) == 1 and zoo.loader_workers("cpu", False, 4) == 0
-    assert [zoo.loader_workers("cuda", False, t) for t in (1, 2, 4, 16, 64)] == [1, 1, 3, 8, 8]
+    assert run.loader_workers("cpu", True, 4) == 1 and run.loader_workers("cpu", False, 4) == 0
+    assert [run.loader_workers("cuda", False, t) for t in (1, 2, 4, 16, 64)] == [1, 1, 3, 8, 8]
 
 
 def test_zoo_jobs_default():
@@ -366,7 +366,7 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
     # the arithmetic, without timing noise: a step 0.5 s, an evaluation pass 0.2 s, reading a batch 0.1 s
     monkeypatch.setattr(zoo, "_step_seconds", lambda model, rec: (0.5, 0.2))
     monkeypatch.setattr(zoo, "_batch_seconds", lambda ds, batch_size: 0.1)
-    val_batches = -(-len(zoo.recipe_datasets(recs["sifa_nano"], smoke_data)[1]) // 4)
+    val_batches = -(-len(run.recipe_datasets(recs["sifa_nano"], smoke_data)[1]) // 4)
     expected = 6 * (16 // 4 * (0.5 + 0.1) + val_batches * (0.2 + 0.1))       # epochs x (train + validation)
     assert zoo.estimate_work(["sifa_nano"], smoke_data)["sifa_nano"] == pytest.approx(expected)
     recs["sifa_nano"] = recs["sifa_nano"].replace(pretrain={"steps": 10, "batch_size": 8})   # 80 frames at 1/32 s
@@ -374,43 +374,28 @@ def test_zoo_estimates_work_and_starts_the_longest_runs_first(smoke_data, monkey
 
     assert zoo._makespan([], [5, 4, 3, 3], 2) == 8 and zoo._makespan([2], [5], 2) == 5
     assert zoo._makespan([4, 1], [3], 2) == 4
-    # the ETA after some runs finished: with estimates, scaled by measured / estimated; without, the recipe epochs at
-    # the finished runs' seconds per epoch; what a running model has done comes off (8 jobs: no queue)
-    t0 = {"r2plus1d_nano": 0.0, "sifa_nano": 0.0, "dualformer_nano": 0.0}
-    assert zoo._zoo_eta(120.0, t0, {"r2plus1d_nano": 120.0}, ["sifa_nano", "dualformer_nano"], [], 8,
-                        work={"r2plus1d_nano": 60.0, "sifa_nano": 600.0, "dualformer_nano": 120.0}) == 1080.0
-    per_epoch = 120.0 / recs["r2plus1d_nano"].epochs
-    assert zoo._zoo_eta(120.0, t0, {"r2plus1d_nano": 120.0}, ["sifa_nano"], ["dualformer_nano"], 1) == \
-        pytest.approx(max(0.0, 6 * per_epoch - 120.0) + recs["dualformer_nano"].epochs * per_epoch)
     started = []
     monkeypatch.setattr(zoo, "_child_command", lambda name, *a: started.append(name) or [sys.executable, "-c", ""])
     lines = []
     zoo._train_parallel(list(recs), smoke_data, smoke_data, "cpu", 0, 2, 1, lines.append,
                         work={"r2plus1d_nano": 60.0, "sifa_nano": 600.0, "dualformer_nano": 120.0})
     assert started == ["sifa_nano", "dualformer_nano", "r2plus1d_nano"]
-    assert lines[0] == ("zoo: planned order sifa_nano, dualformer_nano, r2plus1d_nano; about 10 min for the zoo "
-                        "(estimated from one timed step of each model; planned again as runs finish)")
+    assert lines[0] == ("zoo: longest first: sifa_nano, dualformer_nano, r2plus1d_nano; about 10 min for the zoo "
+                        "(estimated from one timed step of each model; corrected as the runs report their epochs)")
 
 
-def test_zoo_plan_fills_the_cores_evenly_and_learns_from_the_runs():
-    """`_plan` takes the order whose list schedule ends first (longest first among equals); `_expected` scales the
-    estimates by what finished and running models showed, and a running model that reported epochs (its
-    progress events) goes at its pace."""
+def test_zoo_eta_goes_at_the_measured_pace():
+    """The ETA: a running model that reported epochs (its progress events) goes at its own pace; the others take
+    their estimate scaled by measured / estimated over the finished runs; the queue runs longest first."""
     import vidlab.zoo as zoo
-    need = {"a": 40.0, "b": 16.0, "c": 12.0, "d": 12.0, "e": 9.0, "f": 8.0, "g": 7.0, "h": 2.0}
-    lpt = sorted(need, key=lambda n: -need[n])
-    assert zoo._makespan([], [need[n] for n in lpt], 2) == 55.0          # longest first: a core idle 4 s at the end
-    order = zoo._plan([], need, 2)
-    assert sorted(order) == sorted(need) and order[:2] == ["a", "b"]
-    assert zoo._makespan([], [need[n] for n in order], 2) == 54.0        # 40 + 12 + 2 | 16 + 12 + 9 + 8 + 7
-    assert zoo._plan([30.0], {"x": 5.0, "y": 5.0}, 2) == ["x", "y"]      # equal plans: the given (longest) order
-    assert zoo._plan([], {"x": 1.0, "y": 3.0}, 1) == ["y", "x"]
-    # estimates scaled by measured / estimated: "a" took twice its estimate; "b" runs at 10 s an epoch with 6 of
-    # its 10 epochs done, reported 5 s ago
-    busy, queued = zoo._expected(100.0, {"a": 0.0, "b": 20.0}, {"a": 60.0}, ["b"], ["c"],
-                                 work={"a": 30.0, "b": 50.0, "c": 10.0}, progress={"b": (6, 10, 10.0, 95.0)})
-    assert busy == [35.0]                                                # 4 epochs x 10 s - 5 s
-    assert queued["c"] == pytest.approx(10.0 * (60.0 + 115.0) / (30.0 + 50.0))
+    work = {"a": 30.0, "b": 50.0, "c": 10.0, "d": 20.0}
+    # "a" took twice its estimate; "b" runs at 10 s an epoch with 6 of its 10 epochs done, reported 5 s ago
+    eta = zoo._zoo_eta(100.0, {"a": 0.0, "b": 20.0}, {"a": 60.0}, ["b"], ["c", "d"], 2, work,
+                       {"b": (6, 10, 10.0, 95.0)})
+    # b: 35 s left; queue longest first at scale 2: d 40 s on the free worker, then c 20 s after b -> 55 s
+    assert eta == pytest.approx(55.0)
+    # nothing reported yet: the estimate less the time spent
+    assert zoo._zoo_eta(10.0, {"b": 0.0}, {}, ["b"], [], 1, work, {}) == pytest.approx(40.0)
 
 
 def test_gpu_course_time_limit_interrupts_the_zoo_and_keeps_its_exit_code():
@@ -440,7 +425,7 @@ def test_validation_views_are_decoded_once_and_score_the_same(smoke_data):
     import pickle
 
     from vidlab.train import Trainer, TrainConfig
-    from vidlab.zoo import PreloadedViews, preload_views, recipe_datasets
+    from vidlab.run import PreloadedViews, preload_views, recipe_datasets
     rec = get_recipe("r2plus1d_nano").replace(**TINY)
     _, val = recipe_datasets(rec, smoke_data)
     pre = preload_views(val, rec)

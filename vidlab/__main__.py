@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -86,61 +87,6 @@ def _build_model(name: str, **kwargs):
         given = ", ".join(f"--{k.replace('num_', '').replace('img_', '')} {v}"
                           for k, v in kwargs.items() if k in ("num_frames", "img_size"))
         raise ConfigError(f"--model {name} cannot take {given}: {e}") from None
-
-
-def _input_problem(model, frames: int, size: int) -> str:
-    """'' when `model` takes a clip of frames x size x size, else its own reason (one forward pass, no gradients)."""
-    import torch
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, frames, size, size))
-    except (ValueError, RuntimeError, AssertionError) as e:
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    finally:
-        model.train(was_training)
-    return ""
-
-
-def _downsampling(name: str, model_args: dict) -> int:
-    """How many pixels of a frame side one cell of the model's coarsest feature map stands for: input side / map
-    side at 64 and 128 px, over the maps that double with the input (pooled or windowed tensors do not). 1 where it
-    cannot be measured."""
-    import torch
-    from .models import create_model
-    sides = []
-    for size in (64, 128):
-        try:
-            model = create_model(name, **{**model_args, "img_size": size}).eval()
-        except (ValueError, AssertionError):
-            return 1
-        seen: dict[str, tuple] = {}
-
-        def record(module, inputs, out, key):    # a hook that returns nothing leaves the output as it is
-            if torch.is_tensor(out) and out.ndim in (4, 5):
-                seen.setdefault(key, tuple(out.shape[-2:]))
-        for key, module in model.named_modules():
-            module.register_forward_hook(lambda m, i, out, key=key: record(m, i, out, key))
-        with torch.no_grad():
-            model(torch.zeros(1, 3, model_args["num_frames"], size, size))
-        sides.append(seen)
-    return max((64 // h for key, (h, w) in sides[0].items() if 0 < h and sides[1].get(key) == (2 * h, 2 * w)),
-               default=1)
-
-
-def _check_input(name: str, model, model_args: dict) -> None:
-    """One line, before any training, when the model cannot take the recipe's clip, or takes a crop smaller than
-    one cell of its coarsest feature map (a 7-px crop runs through a 32-fold downsampling, but learns nothing)."""
-    frames, size = model_args["num_frames"], model_args["img_size"]
-    problem = _input_problem(model, frames, size)
-    if problem:
-        raise ConfigError(f"--model {name} cannot take --frames {frames}, --size {size}: {problem}")
-    least = _downsampling(name, model_args) if size < 64 else 1
-    if size < least:
-        raise ConfigError(f"--model {name} cannot take --size {size}: it shrinks each frame side {least}-fold, so a "
-                          f"{size}-px crop is less than one cell of its last feature map; the smallest size it takes "
-                          f"is {least}")
 
 
 def _check_device(text: str) -> None:
@@ -251,16 +197,6 @@ def cmd_profile(args) -> int:
 # vidlab train / eval
 # --------------------------------------------------------------------------------------------------------------
 
-def _reversed_pairs(root: Path) -> list:
-    meta = root / "annotations" / "meta.json"
-    if meta.is_file():
-        try:
-            return list(json.loads(meta.read_text()).get("reversed_pairs", []))
-        except (ValueError, AttributeError):
-            return []
-    return []
-
-
 _RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
                  "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
                  "label_smoothing": "label_smoothing", "clip_grad": "clip_grad", "frames": "num_frames",
@@ -279,9 +215,11 @@ def _train_recipe(args):
 
 
 def cmd_train(args) -> int:
+    """`vidlab train`: one run of the model's recipe (`vidlab.run.run_recipe`, the path the zoo runs too), each
+    flag overriding one field of the recipe."""
     import torch
-    from .models import create_model, model_info
-    from .train import Trainer, TrainConfig, build_datasets, frame_order_test, init_distributed, progress_printer, rank
+    from .run import run_recipe
+    from .train import init_distributed, progress_printer, rank
 
     _check_model(args.model)
     root = _check_dir(args.data, "--data")
@@ -290,84 +228,31 @@ def cmd_train(args) -> int:
     if args.resume and not Path(args.resume).is_file():
         raise ConfigError(f"argument --resume: no such checkpoint: {args.resume}")
     distributed = init_distributed()
-    info = model_info(args.model)
-    if distributed and rank() != 0:
-        torch.distributed.barrier()  # let rank 0 build the decode cache (if any) before the others read it
-    rec = _train_recipe(args)
-    if args.cache:
-        train_ds, val_ds = build_datasets(root, ("train", "val"), num_frames=rec.num_frames, img_size=rec.img_size,
-                                          mean=info["mean"], std=info["std"], cache=True, seed=args.seed)
-    else:
-        from .zoo import recipe_datasets
-        train_ds, val_ds = recipe_datasets(rec, root, seed=args.seed, mean=info["mean"], std=info["std"])
-    if distributed and rank() == 0:
-        torch.distributed.barrier()
-    classes = list(train_ds.classes)
-    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model}
-    torch.manual_seed(args.seed)  # the model's initial weights depend on the seed too
-    # --pretrained loads non-strictly (e.g. image weights into a video model); shape mismatches still raise.
-    model = _build_model(args.model, pretrained=args.pretrained, strict=False, **model_args)
-    _check_input(args.model, model, model_args)
-    on_progress = progress_printer(args.model) if rank() == 0 else None
-    if rec.pretrain and not args.pretrained and not args.resume:
-        from .pretrain import pretrain_model
-        from .utils import resolve_device
-        report = pretrain_model(model, args.model, rec, root, seed=args.seed, device=str(resolve_device(args.device)),
-                                progress=rank() == 0, log=print if rank() == 0 else (lambda line: None),
-                                on_progress=on_progress)
-        if rank() == 0 and "skipped" not in report:
-            print(f"frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
-                  f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
-                  f"{report['loaded']} tensors loaded, {report['new']} start fresh")
-    from .zoo import recipe_reversal
-    time_reversal, batch_size = recipe_reversal(rec, root, classes, args.model,
-                                                log=print if rank() == 0 else (lambda line: None))
-    cfg = TrainConfig(epochs=rec.epochs, batch_size=batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
-                      warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
-                      label_smoothing=rec.label_smoothing, optimizer=rec.optimizer, adam_eps=rec.adam_eps,
-                      clip_grad=rec.clip_grad or None, amp=args.amp, accum_steps=args.accum_steps,
-                      num_workers=args.workers, seed=args.seed, device=args.device, out_dir=args.out,
-                      views=args.views, time_reversal=time_reversal)
-    cfg.overwrite = args.overwrite   # an --out that holds another run is refused without it
-    meta = {"model_args": model_args, "recipe": rec.to_dict(),
-            "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size, "sampling": "segment",
-                     "stream_clips": rec.stream_clips}, "command": "vidlab " + " ".join(args.argv)}
-    trainer = Trainer(model, train_ds, val_ds, cfg, meta=meta, on_progress=on_progress)
     main = rank() == 0
-    if args.resume:
-        try:
-            done = trainer.resume(args.resume)
-        except CheckpointError as e:
-            raise CheckpointError(f"argument --resume: {e}") from None
-        if main:
-            print(f"resumed from {args.resume} after epoch {done}")
-        if trainer.finished:
-            if main:
-                print(f"nothing left to do: {args.resume} already finished its {done} epoch(s); ask for more "
-                      "with --epochs to train on", file=sys.stderr)
-            return 0
-    if main:
-        n = sum(p.numel() for p in model.parameters())
-        print(f"{args.model}: {n / 1e6:.2f} M params, {len(classes)} classes, {len(train_ds)} train / "
-              f"{len(val_ds)} val clips, {rec.num_frames}x{rec.img_size}x{rec.img_size}, device {trainer.device}"
-              + (f", {torch.distributed.get_world_size()} processes" if distributed else ""))
-    history = trainer.fit()
+    rec = _train_recipe(args)
+    quiet = lambda line: None  # noqa: E731
+    try:
+        result = run_recipe(args.model, root, args.out, rec=rec, seed=args.seed, device=args.device, amp=args.amp,
+                            num_workers=args.workers, resume=args.resume, overwrite=args.overwrite,
+                            pretrained=args.pretrained, accum_steps=args.accum_steps, views=args.views,
+                            cache=args.cache, frame_order=not args.no_frame_order,
+                            on_progress=progress_printer(args.model) if main else None,
+                            log=print if main else quiet, meta={"command": "vidlab " + " ".join(args.argv)})
+    except CheckpointError as e:
+        raise CheckpointError(f"argument --resume: {e}") from None
     if distributed:
         torch.distributed.destroy_process_group()
     if not main:
         return 0
-    out = Path(args.out)
-    best = max((h["val_top1"] for h in history if not math.isnan(h["val_top1"])), default=float("nan"))
+    m, out = result.metrics, Path(args.out)
     written = ", ".join(str(out / n) for n in ("last.pt", "best.pt", "metrics.csv") if (out / n).exists())
-    print(f"best val top-1 {best:.1f}%; wrote {written}")
-    pairs = _reversed_pairs(root)
-    if pairs and not args.no_frame_order:
-        fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=rec.batch_size,
-                              seed=args.seed, num_workers=args.workers)
+    print(f"{args.model}: {m['params'] / 1e6:.2f} M params; best epoch {m['best_epoch']}: val top-1 "
+          f"{m['top1']:.1f}% ({m['num_clips']} clips); wrote {written}")
+    fo = m["frame_order"]
+    if fo:
         print(f"frame-order test on the time-reversed pairs ({fo['n']} val clips): top-1 ordered "
               f"{fo['ordered']:.1f}% vs shuffled {fo['shuffled']:.1f}%; pairwise {fo['ordered_pairwise']:.1f}% vs "
               f"{fo['shuffled_pairwise']:.1f}% (chance 50%)")
-        (out / "frame_order.json").write_text(json.dumps(fo, indent=1))
     return 0
 
 
@@ -388,7 +273,8 @@ def _load_for_eval(path: str):
 
 def cmd_eval(args) -> int:
     from .models import model_info
-    from .train import Trainer, TrainConfig, build_datasets, frame_order_test
+    from .run import _input_problem, eval_dataset, reversed_pairs
+    from .train import Trainer, TrainConfig, frame_order_test
 
     if not Path(args.checkpoint).is_file():
         raise ConfigError(f"argument --checkpoint: no such file: {args.checkpoint}")
@@ -409,8 +295,8 @@ def cmd_eval(args) -> int:
                           f"take {frames}x{size}x{size} ({problem}); leave out --frames and --size to evaluate at "
                           "the trained input")
     info = model_info(ckpt["model_name"])
-    (ds,) = build_datasets(root, (args.split,), num_frames=frames, img_size=size, mean=info["mean"],
-                           std=info["std"], cache=args.cache, seed=args.seed)
+    ds = eval_dataset(root, args.split, frames, size, mean=info["mean"], std=info["std"], cache=args.cache,
+                      seed=args.seed)
     if ckpt.get("classes") and list(ds.classes) != list(ckpt["classes"]):
         raise DatasetError(f"argument --data: the classes of {root} ({len(ds.classes)}) differ from the ones the "
                            f"checkpoint was trained on ({len(ckpt['classes'])})")
@@ -433,7 +319,7 @@ def cmd_eval(args) -> int:
                      ["true \\ pred"] + [str(i) for i in range(len(r["classes"]))], "l" + "r" * len(r["classes"])))
     report = {k: r[k] for k in ("top1", "top5", "loss", "num_clips", "views", "per_class", "classes")}
     report["confusion"] = r["confusion"].tolist()
-    pairs = _reversed_pairs(root)
+    pairs = reversed_pairs(root)
     if pairs and not args.no_frame_order:
         fo = frame_order_test(model, ds, pairs, device=trainer.device, batch_size=args.batch_size, seed=args.seed,
                               num_workers=args.workers)
@@ -445,6 +331,83 @@ def cmd_eval(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, default=float))
         print(f"\nwrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# vidlab zoo
+# --------------------------------------------------------------------------------------------------------------
+
+def add_zoo_parser(sub) -> None:
+    p = sub.add_parser("zoo", help="train every *_nano model with its recipe into data/checkpoints (skips the "
+                                   "ones already trained for this data)")
+    p.add_argument("--data", default=os.environ.get("VIDLAB_DATA", "data/synthetic"),
+                   help="dataset root (default data/synthetic, generated when missing)")
+    p.add_argument("--models", nargs="+", help="model names (default: every *_nano)")
+    p.add_argument("--ckpt", default=None, help="zoo folder (default $VIDLAB_CKPT or data/checkpoints)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="models trained at once (default on a CPU: one per core up to 4 cores, then one per two "
+                        "cores; 1 on a GPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per model (default: cores // jobs)")
+    p.add_argument("--status", action="store_true",
+                   help="only say which models are ready, damaged, partial, stale, missing")
+    p.add_argument("--allow-large", action="store_true",
+                   help="also train models other than the *_nano teaching sizes (paper sizes take hours on a CPU)")
+    p.set_defaults(func=cmd_zoo)
+
+
+def _check_teaching_sizes(names: list[str]) -> None:
+    import torch
+    from .models import create_model, model_info
+    """The zoo trains the `_nano` teaching sizes; a paper-size model (tens of millions of parameters, hours and GBs
+    of checkpoints on a CPU) only with --allow-large."""
+    large = [n for n in names if not model_info(n)["teaching"]]
+    if large:
+        def millions(n):
+            with torch.device("meta"):                       # counted without allocating the weights
+                return sum(p.numel() for p in create_model(n).parameters()) / 1e6
+        raise ConfigError("argument --models: " + ", ".join(f"{n} ({millions(n):.1f} M parameters)" for n in large)
+                          + " is not a *_nano teaching size: on a CPU it trains for hours and writes GBs of "
+                          "checkpoints; pass --allow-large to train it anyway")
+
+
+def cmd_zoo(args) -> int:
+    from .models import list_models
+    from .zoo import (ZooTrainingError, _ckpt_root, _run_dir, damaged_files, train_zoo, zoo_status)
+    known = list_models()
+    for n in args.models or []:
+        if n not in known:
+            raise ConfigError(f"argument --models: unknown model {n!r} (see `vidlab models`)")
+    if not args.allow_large:
+        _check_teaching_sizes(args.models or [])
+    if args.seed < 0:
+        raise ConfigError(f"argument --seed: expected an integer >= 0, got {args.seed}")
+    _check_out(str(_ckpt_root(args.ckpt)), "--ckpt")
+    root = Path(args.data)
+    if not (root / "classes.txt").is_file():
+        if Path(args.data) == Path(os.environ.get("VIDLAB_DATA", "data/synthetic")) and not root.exists():
+            from .data import make_synthetic
+            print(f"no dataset at {root}: generating the default synthetic set ...")
+            make_synthetic(root, progress=True)
+        else:
+            raise ConfigError(f"argument --data: {root} holds no dataset (no classes.txt)")
+    if args.status:
+        for name, st in zoo_status(root, ckpt_root=args.ckpt, models=args.models, seed=args.seed).items():
+            damaged = damaged_files(_run_dir(_ckpt_root(args.ckpt), name, {}, args.seed)) if st == "damaged" else []
+            print(f"{name:28s} {st}" + (f" ({', '.join(damaged)} cannot be read; `vidlab zoo` keeps it aside and "
+                                        "trains the run again)" if damaged else ""))
+        return 0
+    for flag in ("jobs", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"argument --{flag}: must be >= 1, got {getattr(args, flag)}")
+    try:
+        train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
+                  progress=sys.stderr.isatty(), jobs=args.jobs, threads=args.threads)
+    except ZooTrainingError as e:
+        print(e, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -541,7 +504,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
     p.add_argument("--data", required=True, help="dataset root with train/ and val/ (e.g. data/synthetic)")
     p.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's recipe, see `vidlab models "
-                                                        "NAME --recipe`)")
+                                                        "--recipes`)")
     p.add_argument("--out", required=True, help="run folder: last.pt, best.pt, metrics.csv, metrics.json")
     p.add_argument("--resume", help="continue from a checkpoint, e.g. runs/X/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without it, "
@@ -564,14 +527,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default="auto")
     p.add_argument("--frames", type=_positive_int, help="frames per clip (recipe)")
     p.add_argument("--size", type=_positive_int, help="crop size in pixels (recipe)")
-    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes")
-    p.add_argument("--cache", action="store_true", help="decode the clips once into a uint8 memmap cache")
+    p.add_argument("--workers", type=_non_negative_int, default=None,
+                   help="DataLoader worker processes (default: one for a rendered stream on a CPU, none for stored "
+                        "clips; on a GPU the run's cores)")
+    p.add_argument("--cache", action="store_true",
+                   help="read the stored clips through a uint8 decode cache (a rendered stream needs none)")
     p.add_argument("--views", type=_views, default="1x1", help="validation views per epoch, e.g. 1x1")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-frame-order", action="store_true", help="skip the frame-order test at the end")
     p.set_defaults(func=cmd_train)
 
-    from .zoo import add_parser as add_zoo_parser
     add_zoo_parser(sub)
 
     p = sub.add_parser("eval", help="evaluate a `vidlab train` checkpoint, with multi-view testing")

@@ -1008,29 +1008,7 @@ class Trainer:
         return self.epoch >= self.cfg.epochs
 
 
-def build_datasets(root: str | Path, splits: Sequence[str] = ("train", "val"), *, num_frames: int = 8,
-                   img_size: int = 128, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), cache: bool = False,
-                   cache_views: int | None = None, seed: int = 0, sampling: str = "segment") -> list:
-    """One `vidlab.data.VideoClipDataset` per split of a Kinetics-layout folder: the "train" split with training
-    augmentation (random resized crop, no flip: the synthetic classes are direction-sensitive), the others with
-    the deterministic test transform.
-
-    `cache=True` decodes each split once into a uint8 memmap under `<root>/.cache` (`vidlab.data.cache.cached`,
-    reused on later runs) and reads clips from it: `cache_views` temporal views per training clip (default 4;
-    1 is fastest to build but drops temporal jitter), random crops still drawn per epoch."""
-    from .data import VideoClipDataset, build_transforms
-    out = []
-    for split in splits:
-        tf = build_transforms(split == "train", img_size=img_size, mean=tuple(mean), std=tuple(std))
-        ds = VideoClipDataset(root, split=split, num_frames=num_frames, sampling=sampling, transform=tf,
-                              on_error="skip", seed=seed)
-        if cache:
-            ds = _cached(ds, Path(root), num_clips=cache_views if split == "train" else 1)
-        out.append(ds)
-    return out
-
-
-def _cached(ds, root: Path, num_clips: int | None):
+def decode_cache(ds, root: Path, num_clips: int | None):
     """`vidlab.data.cache.cached` under `<root>/.cache`; where the dataset's folder cannot be written (read-only
     data) under the user's cache folder instead (`$VIDLAB_CACHE`, default ~/.cache/vidlab), with a warning."""
     import errno

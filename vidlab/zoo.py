@@ -34,10 +34,9 @@ SMOKE runs (the tests) train a tiny budget and never write into the zoo.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import hashlib
 import itertools
+import hashlib
 import json
 import math
 import os
@@ -55,14 +54,13 @@ from torch import nn
 
 from .data.synthetic import synthetic_meta
 from .errors import ConfigError, DatasetError
-from .models.registry import Recipe, create_model, get_recipe, list_models, model_info
-from .pretrain import cached_pretraining, check_pretrain, pretrain_model
+from .models.registry import Recipe, check_pretrain, create_model, get_recipe, list_models, model_info
+from .run import model_datasets, run_recipe
 
-__all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "recipe_datasets",
-           "train_run", "leaderboard", "loader_workers"]
+__all__ = ["ZooRun", "load_or_train", "recipe", "zoo_status", "train_zoo", "fingerprint", "train_run",
+           "leaderboard"]
 
 ZOO_VERSION = 1          # bump when the meaning of a zoo run changes (what is trained, how it is scored)
-TARGET_TOP1 = 80.0       # the accuracy the time-to-target figure is measured against
 SMOKE_RECIPE = dict(epochs=1, batch_size=4, num_frames=4, img_size=32, stream_clips=24, warmup_epochs=0.0)
 SMOKE_PRETRAIN = dict(steps=2, frames=40, batch_size=4)
 
@@ -144,82 +142,6 @@ def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def recipe_datasets(rec: Recipe, data_root, *, seed: int = 0, mean=None, std=None):
-    """(train, val) for a recipe: on a vidlab synthetic set with `stream_clips` > 0 the training clips are rendered
-    fresh every epoch (`SyntheticStream`), otherwise the stored train split; val is always the stored val split."""
-    from .data import IMAGENET_MEAN, IMAGENET_STD, VideoClipDataset, build_transforms
-    from .data.synthetic import SyntheticStream
-    root = Path(data_root)
-    mean, std = tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
-    train_tf = build_transforms(True, img_size=rec.img_size, mean=mean, std=std, scale=tuple(rec.crop_scale))
-    meta = _stream_meta(root, rec.stream_clips) if rec.stream_clips else None
-    if meta is not None:
-        train = SyntheticStream(root, rec.stream_clips, num_frames=rec.num_frames, img_size=rec.img_size,
-                                transform=train_tf, seed=seed + meta.get("seed", 0))
-    else:
-        train = VideoClipDataset(root, "train", num_frames=rec.num_frames, transform=train_tf, on_error="skip",
-                                 seed=seed)
-    val = VideoClipDataset(root, "val", num_frames=rec.num_frames,
-                           transform=build_transforms(False, img_size=rec.img_size, mean=mean, std=std),
-                           on_error="skip", seed=seed)
-    return train, val
-
-
-def _stream_meta(root: Path, clips: int) -> dict | None:
-    """The meta.json of the synthetic set a training stream renders from; None where there is none (other data
-    trains on its stored clips). One that is there but cannot be read stops the run with why: training on the stored
-    clips instead would be another run than the one asked for."""
-    meta = synthetic_meta(root)
-    path = root / "annotations" / "meta.json"
-    if meta is None and path.is_file():
-        try:
-            json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise DatasetError(f"{path}: cannot be read ({type(e).__name__}: {e}), so the training stream "
-                               f"(stream_clips={clips}) is unavailable: it renders clips with the generator this "
-                               f"file describes. Regenerate the set (`vidlab data synth --out {root} --overwrite`) "
-                               "or train on the stored clips (--stream-clips 0)") from None
-    return meta
-
-
-def recipe_reversal(rec: Recipe, root, classes: list, name: str, log=print) -> tuple[list | None, int]:
-    """(time_reversal, batch_size) of a recipe on `root`. With `reversal_pairs` on a vidlab synthetic set: each
-    class's partner (`reversal_map`) and the recipe's batch, which the reversals double in every step. On other
-    data, whose classes have no known time-reversed partners, one line says the reversals are skipped, and each step
-    takes twice the recipe's batch of clips instead (the same clips per step). Without `reversal_pairs`: (None,
-    the recipe's batch)."""
-    if not rec.reversal_pairs:
-        return None, rec.batch_size
-    meta = synthetic_meta(Path(root))
-    if not meta or "reversed_pairs" not in meta:
-        log(f"{name}: reversal_pairs skipped: {root} is not a vidlab synthetic dataset (its meta.json names the "
-            f"time-reversed pairs); batches of {2 * rec.batch_size} clips instead of {rec.batch_size} + reversals")
-        return None, 2 * rec.batch_size
-    return reversal_map(root, classes), rec.batch_size
-
-
-def reversal_map(root: Path, classes: list) -> list:
-    """For each class, the class of its clips played backwards: the partner in a time-reversed pair, itself for
-    the time-symmetric classes of a vidlab synthetic set. Needs the dataset's meta.json."""
-    meta = synthetic_meta(Path(root))
-    if not meta or "reversed_pairs" not in meta:
-        raise ConfigError(f"{root}: the recipe's reversal_pairs needs a vidlab synthetic dataset (its meta.json "
-                          "names the time-reversed pairs); set reversal_pairs=False for other data")
-    m = list(range(len(classes)))
-    unknown = set(classes) - {c for p in meta["reversed_pairs"] for c in p} - set(meta.get("time_symmetric", []))
-    if unknown:
-        raise ConfigError(f"{root}: classes {sorted(unknown)} are neither in a time-reversed pair nor "
-                          "time-symmetric; reversal_pairs cannot label their reversed clips")
-    for a, b in meta["reversed_pairs"]:
-        m[classes.index(a)], m[classes.index(b)] = classes.index(b), classes.index(a)
-    return m
-
-
-def _reversed_pairs(root: Path) -> list:
-    meta = synthetic_meta(root)
-    return [list(p) for p in meta.get("reversed_pairs", [])] if meta else []
-
-
 # --------------------------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------------------------
@@ -253,84 +175,22 @@ class ZooRun:
         return {"num_frames": self.num_frames, "img_size": self.img_size, **model, **self.overrides}
 
     def datasets(self):
-        """(train, val) built at the recipe's frames and size (val is what the metrics were computed on)."""
-        return recipe_datasets(Recipe.from_dict(self.recipe), self.data_root, seed=self.seed)
-
-
-def _time_to_target(history: list, target: float = TARGET_TOP1, start: float = 0.0) -> float | None:
-    """Training seconds (after `start` seconds of frame pretraining) until validation top-1 first reached `target`
-    (None: never)."""
-    elapsed = float(start)
-    for h in history:
-        elapsed += float(h.get("time_s") or 0.0)
-        if h.get("val_top1") is not None and not math.isnan(h["val_top1"]) and h["val_top1"] >= target:
-            return round(elapsed, 1)
-    return None
-
-
-def loader_workers(device_type: str, stream: bool, threads: int) -> int:
-    """DataLoader workers of a zoo run. On a CPU: one for a rendered stream (it overlaps rendering with the model's
-    step), none for stored clips. On a GPU a nano model steps faster than one process renders or decodes clips, so
-    the run's cores (`threads`, one kept for the process that drives the GPU) go to workers, at most 8."""
-    if device_type == "cuda":
-        return min(8, max(1, threads - 1))
-    return 1 if stream else 0
-
-
-class PreloadedViews:
-    """A validation set decoded once: `get_view(i, 0, 0)` (the single centre view the zoo scores every epoch) is read
-    here, in the main process, and kept; every other view and attribute comes from the wrapped dataset. The views are
-    the same tensors (the eval transform draws nothing), so the scores do not change; the run stops decoding the
-    same clips once per epoch. An unreadable clip is stored as None (left out, as `Trainer.evaluate` does)."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-        self.views = [dataset.get_view(i, 0, 0, num_clips=1, num_crops=1) for i in range(len(dataset))]
-
-    def __len__(self):
-        return len(self.views)
-
-    def __getitem__(self, index):
-        return self.dataset[index]
-
-    def get_view(self, index, clip_idx, crop_idx, num_clips=1, num_crops=1):
-        if (clip_idx, crop_idx, num_clips, num_crops) == (0, 0, 1, 1):
-            return self.views[index]
-        return self.dataset.get_view(index, clip_idx, crop_idx, num_clips=num_clips, num_crops=num_crops)
-
-    def __getattr__(self, name):   # classes, samples, skipped, ...; never for the two own attributes
-        if name in ("dataset", "views"):
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-
-def preload_views(dataset, rec: Recipe, max_bytes: float = 256e6):
-    """`PreloadedViews(dataset)` when its single views fit in `max_bytes` (float32 clips at the recipe's input, e.g.
-    the 96 clips of the synthetic val split at 8x64x64 take 38 MB), otherwise `dataset` itself."""
-    nbytes = len(dataset) * 3 * rec.num_frames * rec.img_size ** 2 * 4
-    return PreloadedViews(dataset) if hasattr(dataset, "get_view") and nbytes <= max_bytes else dataset
+        """(train, val) built at the recipe's frames and size, normalised as the model was trained (val is what
+        the metrics were computed on)."""
+        return model_datasets(self.name, Recipe.from_dict(self.recipe), self.data_root, seed=self.seed)
 
 
 def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overrides: dict | None = None,
               seed: int = 0, device: str = "auto", progress: bool = True, num_workers: int | None = None,
               resume: bool = True, fp: str | None = None, amp: str = "auto", on_progress=None) -> ZooRun:
-    """Train `name` with its recipe (or `rec`) on `data_root` into `out_dir`; then evaluate best.pt on the val split,
-    run the frame-order test and write zoo.json. Resumes an interrupted run of the same fingerprint; a run whose
-    checkpoints cannot be read is trained again, the damaged files kept aside. `amp` is the Trainer's mixed
-    precision ("auto": bf16/fp16 on CUDA, off elsewhere; "off": float32 everywhere). `on_progress` gets the
+    """One zoo run: `vidlab.run.run_recipe` into `out_dir`, resumed when `out_dir` holds an interrupted run of the
+    same fingerprint, then zoo.json. A run whose checkpoints cannot be read is trained again, the damaged files kept
+    aside; a stale run (another recipe, data or seed) is replaced, with one line saying so. `on_progress` gets the
     progress events of the frame pretraining and the epochs (`vidlab.train.progress_event`)."""
-    from .data.synthetic import SyntheticStream
-    from .train import Trainer, TrainConfig, frame_order_test
-    from .utils import resolve_device, seed_everything
     root = Path(data_root)
     rec = rec or get_recipe(name)
     overrides = dict(overrides or {})
     fp = fp or fingerprint(name, rec, root, overrides, seed)
-    info = model_info(name)
-    train_ds, val_ds = recipe_datasets(rec, root, seed=seed, mean=info["mean"], std=info["std"])
-    classes = list(val_ds.classes)
-    model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
-                  **overrides}
     out = Path(out_dir) if out_dir is not None else None
     log = lambda line: print(line, file=sys.stderr)  # noqa: E731
     damaged = []
@@ -339,74 +199,20 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         damaged = _set_aside_damaged(out, name, log)   # its best epoch's weights are gone: trained from scratch
     resuming = (out is not None and resume and not damaged
                 and _checkpoint_fingerprint(out / "last.pt") == fp)   # same run, cut short
-    seed_everything(seed)
-    model = create_model(name, **model_args)
-    pretrain = None
-    if rec.pretrain and not resuming:
-        # build overrides shape the frame model too, so that its weights fit the video model they initialise
-        pre_rec = rec.replace(model={**rec.model, **overrides}) if overrides else rec
-        pretrain = pretrain_model(model, name, pre_rec, root, cache=out / "pretrain.pt" if out is not None else None,
-                                  key=fp, seed=seed, device=str(resolve_device(device)), progress=progress,
-                                  log=log, on_progress=on_progress)
-    elif rec.pretrain:   # resuming: the weights come from last.pt, the pretraining's report from its cache
-        made = cached_pretraining(out / "pretrain.pt", fp)
-        pretrain = dict(made["info"]) if made else None
-    if num_workers is None:
-        num_workers = loader_workers(resolve_device(device).type, isinstance(train_ds, SyntheticStream),
-                                     torch.get_num_threads())
-    time_reversal, batch_size = recipe_reversal(rec, root, classes, name, log=log)
-    cfg = TrainConfig(epochs=rec.epochs, batch_size=batch_size, lr=rec.lr, weight_decay=rec.weight_decay,
-                      warmup_epochs=rec.warmup_epochs, min_lr=min(rec.min_lr, rec.lr),
-                      label_smoothing=rec.label_smoothing, clip_grad=rec.clip_grad or None, seed=seed,
-                      device=device, out_dir=str(out_dir) if out_dir is not None else None, progress=progress,
-                      num_workers=num_workers, optimizer=rec.optimizer, adam_eps=rec.adam_eps, amp=amp,
-                      time_reversal=time_reversal)
-    meta = {"model_args": {k: v for k, v in model_args.items()}, "recipe": rec.to_dict(), "fingerprint": fp,
-            "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
-                     "sampling": "segment", "stream_clips": rec.stream_clips}}
-    resumed = False
+    if out is not None and not resuming:
+        _say_what_is_replaced(out, name, log)
+        # its summary goes first: an interrupted retraining must not leave the old summary beside new weights
+        (out / "zoo.json").unlink(missing_ok=True)
+    result = run_recipe(name, root, out, rec=rec, overrides=overrides, seed=seed, device=device, amp=amp,
+                        num_workers=num_workers, progress=progress, resume=out / "last.pt" if resuming else None,
+                        overwrite=not resuming, key=fp, on_progress=on_progress, log=log,
+                        meta={"fingerprint": fp})
+    metrics = {**result.metrics, "fingerprint": fp}
     if out is not None:
-        if resuming:
-            cfg.overwrite = False
-        else:
-            cfg.overwrite = True   # another recipe or dataset: the old run is stale
-            _say_what_is_replaced(out, name, log)
-            # its summary goes first: an interrupted retraining must not leave the old summary beside new weights
-            (out / "zoo.json").unlink(missing_ok=True)
-    trainer = Trainer(model, train_ds, preload_views(val_ds, rec), cfg, meta=meta, on_progress=on_progress)
-    if resuming:
-        trainer.resume(out / "last.pt")
-        resumed = True
-    t0 = time.perf_counter()
-    history = trainer.fit() if not trainer.finished else trainer.history
-    wall = time.perf_counter() - t0
-    best = out / "best.pt" if out is not None and (out / "best.pt").exists() else None
-    if best is not None:  # score the best epoch's weights, as the zoo serves them
-        from .models.official import check_and_load, strip_prefix
-        ckpt = torch.load(best, map_location="cpu", weights_only=True)
-        check_and_load(model, strip_prefix(ckpt["model"]), strict=True, source=str(best))
-    model.eval()
-    ev = trainer.evaluate(trainer.val_ds)
-    pairs = _reversed_pairs(root)
-    pre_s = float((pretrain or {}).get("time_s") or 0.0)   # the frame pretraining counts as training time
-    fo = frame_order_test(model, val_ds, pairs, device=trainer.device, batch_size=rec.batch_size, seed=seed) \
-        if pairs else {}
-    metrics = {
-        "top1": ev["top1"], "top5": ev["top5"], "loss": ev["loss"], "num_clips": ev["num_clips"],
-        "confusion": ev["confusion"].tolist(), "classes": ev["classes"], "per_class": ev["per_class"],
-        "frame_order": {k: v for k, v in fo.items() if k != "rows"},
-        "train_time_s": round(pre_s + sum(float(h.get("time_s") or 0) for h in history), 1),
-        "time_to_target_s": _time_to_target(history, start=pre_s), "target_top1": TARGET_TOP1,
-        "pretrain": pretrain, "time_reversal": time_reversal is not None,
-        "epochs": len(history), "best_epoch": trainer.best_epoch, "recipe": rec.to_dict(), "fingerprint": fp,
-        "overrides": overrides, "params": sum(p.numel() for p in model.parameters()), "resumed": resumed,
-        "device": str(trainer.device), "threads": torch.get_num_threads(), "wall_s": round(wall, 1),
-    }
-    if out is not None:
-        (out / "frame_order.json").write_text(json.dumps(metrics["frame_order"], indent=1))
         _write_json(out / "zoo.json", {"name": name, "fingerprint": fp, "complete": True, "metrics": metrics,
-                                       "history": history, "data_root": str(root), "seed": seed})
-    return ZooRun(name, model, rec.to_dict(), history, metrics, "trained", best, root, overrides, seed)
+                                       "history": result.history, "data_root": str(root), "seed": seed})
+    return ZooRun(name, result.model, rec.to_dict(), result.history, metrics, "trained", result.best, root,
+                  overrides, seed)
 
 
 def _say_what_is_replaced(run_dir: Path, name: str, log) -> None:
@@ -703,8 +509,7 @@ def estimate_work(names: list[str], data_root, *, threads: int = 1, seed: int = 
     try:
         for name in names:
             rec = get_recipe(name)
-            info = model_info(name)
-            train_ds, val_ds = recipe_datasets(rec, root, seed=seed, mean=info["mean"], std=info["std"])
+            train_ds, val_ds = model_datasets(name, rec, root, seed=seed)
             torch.manual_seed(seed)
             model = create_model(name, num_classes=len(val_ds.classes), num_frames=rec.num_frames,
                                  img_size=rec.img_size, **rec.model).train()
@@ -735,23 +540,6 @@ def _makespan(busy: list[float], queue: list[float], jobs: int) -> float:
         free[0] += seconds
         free.sort()
     return max(free) if free else 0.0
-
-
-_PLAN_MAX = 8            # orders of up to 8 waiting runs are all tried (8! = 40,320 list schedules, under a second)
-_PLAN_SLACK = 0.005      # a plan within 0.5 % of the best is as good: the estimates are not that precise
-
-
-def _plan(busy: list[float], need: dict[str, float], jobs: int) -> list[str]:
-    """The order in which to start the waiting runs `need` (name -> expected seconds) on `jobs` workers busy for
-    `busy` more seconds: of every order, the first whose list schedule ends within `_PLAN_SLACK` of the earliest,
-    trying the orders from longest-first on, so that among equal plans the long runs start first and the short
-    ones are left to fill the gaps at the end. More than `_PLAN_MAX` waiting runs: longest first."""
-    names = sorted(need, key=lambda n: -need[n])
-    if jobs == 1 or len(names) <= 1 or len(names) > _PLAN_MAX:
-        return names
-    ends = [(_makespan(busy, [need[n] for n in order], jobs), order) for order in itertools.permutations(names)]
-    best = min(end for end, _ in ends)
-    return list(next(order for end, order in ends if end <= best * (1 + _PLAN_SLACK) + 1e-9))
 
 
 def _zoo_progress(name: str, log):
@@ -787,52 +575,33 @@ class _ProgressFile:
         return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
 
 
-def _expected(now: float, started: dict, spent: dict, running: list[str], queue: list[str],
-              work: dict[str, float] | None = None, progress: dict | None = None) -> tuple[list[float], dict]:
-    """(seconds left of each running model, {queued model: expected seconds}).
-
-    With estimates (`work`): a running model that has reported epochs (`progress[name] = (epochs done, epochs,
-    seconds per epoch, when it reported)`) goes on at its own pace; every other model takes its estimate scaled by
-    measured / estimated over the finished runs and those with a pace (1 before any). Without: its recipe's epochs
-    x the seconds per epoch of the finished runs."""
-    progress = progress or {}
-    pace = {}
+def _zoo_eta(now: float, started: dict, spent: dict, running: list[str], queue: list[str], jobs: int,
+             work: dict[str, float], progress: dict) -> float:
+    """Seconds left for a parallel zoo. A running model that has reported epochs (`progress[name] = (epochs done,
+    epochs, seconds per epoch, when it reported)`) goes on at its measured pace; every other model takes its
+    estimate (`work`) scaled by measured / estimated seconds over the finished runs (1 before any). The queue runs
+    longest first on the `jobs` workers after the running ones."""
+    scale = sum(spent.values()) / max(1e-9, sum(work[n] for n in spent)) if spent else 1.0
+    busy = []
     for n in running:
         if n in progress:
             done, epochs, per_epoch, at = progress[n]
-            pace[n] = max(0.0, (epochs - done) * per_epoch - (now - at))
-    if work:
-        seen = {**spent, **{n: now - started[n] + pace[n] for n in pace}}
-        scale = sum(seen.values()) / max(1e-9, sum(work.get(n, 0.0) for n in seen)) if seen else 1.0
-        need = {n: scale * work.get(n, 0.0) for n in [*running, *queue]}
-    else:
-        per_epoch = sum(spent.values()) / max(1, sum(get_recipe(n).epochs for n in spent))
-        need = {n: per_epoch * get_recipe(n).epochs for n in [*running, *queue]}
-    busy = [pace[n] if n in pace else max(0.0, need[n] - (now - started[n])) for n in running]
-    return busy, {n: need[n] for n in queue}
-
-
-def _zoo_eta(now: float, started: dict, spent: dict, running: list[str], queue: list[str], jobs: int,
-             work: dict[str, float] | None = None, progress: dict | None = None) -> float:
-    """Seconds left for a parallel zoo: the schedule of the waiting models in their planned order (`_plan`) on the
-    `jobs` workers, after the running ones; the seconds each needs as `_expected` says."""
-    busy, need = _expected(now, started, spent, running, queue, work, progress)
-    return _makespan(busy, [need[n] for n in _plan(busy, need, jobs)], jobs)
+            busy.append(max(0.0, (epochs - done) * per_epoch - (now - at)))
+        else:
+            busy.append(max(0.0, scale * work[n] - (now - started[n])))
+    return _makespan(busy, sorted((scale * work[n] for n in queue), reverse=True), jobs)
 
 
 def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: int, jobs: int, threads: int,
-                    log, work: dict[str, float] | None = None) -> None:
+                    log, work: dict[str, float]) -> None:
     """Train `todo` in `jobs` child processes (`vidlab zoo --models <one> --threads <t>`), their lines prefixed
-    with the model's name. With `work` (estimated seconds per model, `estimate_work`) the next run to start is
-    the first of the plan (`_plan`) made when a worker frees, from the estimates scaled by what the finished and
-    running models have shown (`_expected`); the ETA for the whole is that plan's schedule. After a child fails no
-    other starts; the running ones finish (their runs are kept), then this raises ZooTrainingError with the failed
-    model's name."""
-    if work:
-        order = _plan([], work, jobs)
-        log(f"zoo: planned order {', '.join(order)}; about {_makespan([], [work[n] for n in order], jobs) / 60:.0f} "
-            "min for the zoo (estimated from one timed step of each model; planned again as runs finish)")
-        todo = order
+    with the model's name, the longest first by the estimates `work` (`estimate_work`): the short runs come last
+    and fill the workers at the end. Each child reports its epochs as data (a JSON-lines file of progress events);
+    the ETA for the whole is `_zoo_eta`. After a child fails no other starts; the running ones finish (their runs
+    are kept), then this raises ZooTrainingError with the failed model's name."""
+    todo = sorted(todo, key=lambda n: -work[n])
+    log(f"zoo: longest first: {', '.join(todo)}; about {_zoo_eta(0.0, {}, {}, [], todo, jobs, work, {}) / 60:.0f} "
+        "min for the zoo (estimated from one timed step of each model; corrected as the runs report their epochs)")
     queue, running, failed, started, spent, progress = list(todo), {}, [], {}, {}, {}
     lock = threading.Lock()
     width = max(len(n) for n in todo)
@@ -859,13 +628,7 @@ def _train_parallel(todo: list[str], root: Path, ck: Path, device: str, seed: in
     try:
         while queue or running:
             while queue and len(running) < jobs and not failed:
-                name = queue[0]
-                if work and len(queue) > 1:
-                    with lock:
-                        busy, need = _expected(time.perf_counter(), started, spent, list(running), queue, work,
-                                               progress)
-                    name = _plan(busy, need, jobs)[0]
-                queue.remove(name)
+                name = queue.pop(0)
                 proc = subprocess.Popen(_child_command(name, root, ck, device, seed, threads), text=True,
                                         env={**env, "VIDLAB_ZOO_PROGRESS": str(files[name].path)},
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
@@ -954,7 +717,7 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
     t_start = time.perf_counter()
     if jobs > 1:
         log(f"zoo: {jobs} models at a time, {threads} torch thread(s) each")
-        work = estimate_work(todo, root, threads=threads, seed=seed) if len(todo) > jobs else None
+        work = estimate_work(todo, root, threads=threads, seed=seed)
         _train_parallel(todo, root, ck, device, seed, jobs, threads, log, work)
     else:
         if explicit_threads:
@@ -966,77 +729,3 @@ def train_zoo(data_root, *, models=None, ckpt_root=None, device: str = "auto", s
             log(f"zoo: trained {len(todo)} model(s) in {(time.perf_counter() - t_start) / 60:.1f} min")
         log(format_leaderboard(rows))
     return rows
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Command line: `vidlab zoo`
-# --------------------------------------------------------------------------------------------------------------
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("zoo", help="train every *_nano model with its recipe into data/checkpoints (skips the "
-                                   "ones already trained for this data)")
-    p.add_argument("--data", default=os.environ.get("VIDLAB_DATA", "data/synthetic"),
-                   help="dataset root (default data/synthetic, generated when missing)")
-    p.add_argument("--models", nargs="+", help="model names (default: every *_nano)")
-    p.add_argument("--ckpt", default=None, help="zoo folder (default $VIDLAB_CKPT or data/checkpoints)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=None,
-                   help="models trained at once (default on a CPU: one per core up to 4 cores, then one per two "
-                        "cores; 1 on a GPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per model (default: cores // jobs)")
-    p.add_argument("--status", action="store_true",
-                   help="only say which models are ready, damaged, partial, stale, missing")
-    p.add_argument("--allow-large", action="store_true",
-                   help="also train models other than the *_nano teaching sizes (paper sizes take hours on a CPU)")
-    p.set_defaults(func=cmd_zoo)
-
-
-def _check_teaching_sizes(names: list[str]) -> None:
-    """The zoo trains the `_nano` teaching sizes; a paper-size model (tens of millions of parameters, hours and GBs
-    of checkpoints on a CPU) only with --allow-large."""
-    large = [n for n in names if not model_info(n)["teaching"]]
-    if large:
-        def millions(n):
-            with torch.device("meta"):                       # counted without allocating the weights
-                return sum(p.numel() for p in create_model(n).parameters()) / 1e6
-        raise ConfigError("argument --models: " + ", ".join(f"{n} ({millions(n):.1f} M parameters)" for n in large)
-                          + " is not a *_nano teaching size: on a CPU it trains for hours and writes GBs of "
-                          "checkpoints; pass --allow-large to train it anyway")
-
-
-def cmd_zoo(args) -> int:
-    from .__main__ import _check_out
-    known = list_models()
-    for n in args.models or []:
-        if n not in known:
-            raise ConfigError(f"argument --models: unknown model {n!r} (see `vidlab models`)")
-    if not args.allow_large:
-        _check_teaching_sizes(args.models or [])
-    if args.seed < 0:
-        raise ConfigError(f"argument --seed: expected an integer >= 0, got {args.seed}")
-    _check_out(str(_ckpt_root(args.ckpt)), "--ckpt")
-    root = Path(args.data)
-    if not (root / "classes.txt").is_file():
-        if Path(args.data) == Path(os.environ.get("VIDLAB_DATA", "data/synthetic")) and not root.exists():
-            from .data import make_synthetic
-            print(f"no dataset at {root}: generating the default synthetic set ...")
-            make_synthetic(root, progress=True)
-        else:
-            raise ConfigError(f"argument --data: {root} holds no dataset (no classes.txt)")
-    if args.status:
-        for name, st in zoo_status(root, ckpt_root=args.ckpt, models=args.models, seed=args.seed).items():
-            damaged = damaged_files(_run_dir(_ckpt_root(args.ckpt), name, {}, args.seed)) if st == "damaged" else []
-            print(f"{name:28s} {st}" + (f" ({', '.join(damaged)} cannot be read; `vidlab zoo` keeps it aside and "
-                                        "trains the run again)" if damaged else ""))
-        return 0
-    for flag in ("jobs", "threads"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ConfigError(f"argument --{flag}: must be >= 1, got {getattr(args, flag)}")
-    try:
-        train_zoo(root, models=args.models, ckpt_root=args.ckpt, device=args.device, seed=args.seed,
-                  progress=sys.stderr.isatty(), jobs=args.jobs, threads=args.threads)
-    except ZooTrainingError as e:
-        print(e, file=sys.stderr)
-        return 1
-    return 0
