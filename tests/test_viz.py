@@ -213,3 +213,61 @@ def test_map_grid_titles_do_not_overlap(clip):
     assert len(boxes) == 8
     assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert all("\n" in ax.get_title() for ax in fig.axes if ax.get_title())
+
+
+@pytest.mark.parametrize("name,shape", [("video_focalnet_nano", (1, 3, 8, 32, 32)),
+                                        ("dualformer_nano", (1, 3, 8, 32, 32)),
+                                        ("video_mobileformer_nano", (1, 3, 8, 32, 32)),
+                                        ("sifa_nano", (1, 3, 8, 64, 64))])
+def test_diagram_arrows_carry_the_real_forward_shapes(name, shape):
+    """Every arrow into a box is labelled with the shapes that module really received in a forward pass (recorded
+    here by an independent hook), the boxes are the model's blocks by their own names, and the figure draws them."""
+    import vidlab
+    from vidlab.viz import diagram, diagram_graph
+
+    torch.manual_seed(0)
+    model = vidlab.create_model(name, num_classes=5, num_frames=shape[2], img_size=shape[-1])
+    seen = {}
+
+    def hook(mod, args, kwargs, out):
+        seen.setdefault(mod, []).append([tuple(t.shape) for t in (*args, *kwargs.values())
+                                         if isinstance(t, torch.Tensor)])
+
+    boxes, edges = diagram_graph(model, shape)
+    handles = [model.get_submodule(b.name).register_forward_hook(hook, with_kwargs=True) for b in boxes[1:-1]]
+    with torch.no_grad():
+        logits = model.eval()(torch.randn(shape))
+    for h in handles:
+        h.remove()
+    assert boxes[0].name == "input" and boxes[-1].name == "output" and boxes[-1].in_shapes == [tuple(logits.shape)]
+    calls = {}
+    for j, b in enumerate(boxes[1:-1], start=1):
+        k = calls[b.name] = calls.get(b.name, -1) + 1
+        real = seen[model.get_submodule(b.name)][k]
+        into = [s for e in edges if e.dst == j for s in e.shapes]
+        assert sorted(into) == sorted(real) or set(into) == set(real), (b.name, into, real)
+        assert b.in_shapes == real
+    names = [b.name for b in boxes]
+    block = {"video_focalnet_nano": "layers.2.blocks.1", "dualformer_nano": "stages.0.blocks.1",
+             "video_mobileformer_nano": "blocks.1", "sifa_nano": "layer2.1"}[name]
+    assert block in names and not any(n.startswith(block + ".") for n in names)    # a block is one box
+    assert all(e.src < e.dst for e in edges) and {e.dst for e in edges} == set(range(1, len(boxes)))
+    fig = diagram(model, shape)
+    text = {t.get_text() for t in fig.axes[0].texts}
+    assert block in text
+    label = " + ".join("×".join(map(str, s)) for s in next(e.shapes for e in edges if boxes[e.dst].name == block))
+    assert label in text
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_diagram_of_a_block_with_two_inputs():
+    """A block is drawn from its own sub-modules; several inputs are given as a list of shapes."""
+    from vidlab.models import video_mobileformer as vmf
+    from vidlab.viz import diagram_graph
+    cfg = vmf.VideoMobileFormerConfig(token_dim=32, num_tokens=3)
+    block = vmf.MobileFormerBlock(8, 8, expand=2, expand2=2, downsample=False, cfg=cfg)
+    boxes, edges = diagram_graph(block, [(1, 8, 2, 4, 4), (1, 3, 32)])
+    assert [b.name for b in boxes] == ["input", "mobile_to_former", "former", "mobile", "former_to_mobile", "output"]
+    into_former = [e for e in edges if boxes[e.dst].name == "former"]
+    assert [(boxes[e.src].name, e.shapes) for e in into_former] == [("mobile_to_former", [(1, 3, 32)])]

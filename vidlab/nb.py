@@ -174,3 +174,16 @@ def run_headline(run, **extra) -> dict:
         head["frame order in order/shuffled %"] = f"{ordered:.0f}/{shuffled:.0f}"
     head.update(extra)
     return head
+
+
+def nano_diagram(name: str, num_classes: int = 12, **kwargs):
+    """The block diagram (`vidlab.viz.diagram`) of a nano model as its recipe trains it: the recipe's model
+    arguments and input (frames and frame size), the shapes measured on one forward pass of a clip that size."""
+    import vidlab
+    from vidlab.viz.diagram import diagram
+    from vidlab.zoo import recipe
+    rec = recipe(name)
+    T, S = rec["num_frames"], rec["img_size"]
+    model = vidlab.create_model(name, num_classes=num_classes, num_frames=T, img_size=S, **rec.get("model", {}))
+    return diagram(model, (1, 3, T, S, S), title=f"{name} at its recipe's input {T}x{S}x{S}: shapes measured on a "
+                                                 "forward pass", **kwargs)
