@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vidlab"
 # (data and models, train and profile, ...) do not import each other. Every module of the package must be listed.
 LAYERS = [
     {"base": ["vidlab.errors", "vidlab.utils"]},
-    {"capture": ["vidlab.viz", "vidlab.viz.capture", "vidlab.viz.scores"]},
+    {"capture": ["vidlab.viz", "vidlab.viz.capture", "vidlab.viz.scores", "vidlab.viz.diagram"]},
     {"data": ["vidlab.data", "vidlab.data.*"],
      "models": ["vidlab", "vidlab.models", "vidlab.models.*"]},     # vidlab/__init__ is create_model & co.
     {"train": ["vidlab.train"],

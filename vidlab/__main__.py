@@ -165,7 +165,7 @@ def cmd_models(args) -> int:
 
 def cmd_profile(args) -> int:
     import torch
-    from .models import create_model, model_info
+    from .models import model_info
     from .profile import complexity, latency
     from .utils import resolve_device
     _check_model(args.model)

@@ -34,15 +34,12 @@ def ensure_data(root: str | Path, smoke: bool = False, seed: int = 0) -> Path:
     return Path(make_synthetic(root, preset="smoke" if smoke else "default", seed=seed))
 
 
-def datasets(root: str | Path, num_frames: int = 8, img_size: int = 128, seed: int = 0, flip: bool = False,
-             sampling: str = "segment"):
-    """(train, val) VideoClipDatasets with vidlab's default transforms (no flips: the data is direction-sensitive)."""
-    from .data import VideoClipDataset, build_transforms
-    train = VideoClipDataset(root, "train", num_frames=num_frames, sampling=sampling,
-                             transform=build_transforms(True, img_size=img_size, flip=flip), seed=seed)
-    val = VideoClipDataset(root, "val", num_frames=num_frames, sampling=sampling,
-                           transform=build_transforms(False, img_size=img_size), seed=seed)
-    return train, val
+def datasets(root: str | Path, model: str, seed: int = 0, **changes):
+    """(train, val) of `model`'s registered recipe on `root` (`vidlab.run.model_datasets`, what its runs train and
+    score on), with `changes` to recipe fields, e.g. num_frames=16 or img_size=64."""
+    from .models import get_recipe
+    from .run import model_datasets
+    return model_datasets(model, get_recipe(model).replace(**changes), root, seed=seed)
 
 
 def results_path(notebook: str | None = None) -> Path:

@@ -365,7 +365,12 @@ def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None,
                          "sampling": "segment", "stream_clips": rec.stream_clips}}
     trainer = Trainer(model, train_ds, preload_views(val_ds, rec), cfg, meta=run_meta, on_progress=on_progress)
     if resume is not None:
-        trainer.resume(resume)
+        done = trainer.resume(resume)
+        log(f"resumed from {resume} after epoch {done}")
+        if trainer.finished:
+            import sys
+            print(f"nothing left to do: {resume} already finished its {done} epoch(s); ask for more with --epochs "
+                  "to train on", file=sys.stderr)
     t0 = time.perf_counter()
     history = trainer.fit() if not trainer.finished else trainer.history                  # 5
     wall = time.perf_counter() - t0

@@ -452,6 +452,113 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------------------
+
+class ModelCheckpoint:
+    """Which checkpoint of a run to write, when, and where (Lightning's ModelCheckpoint, beside the loop rather than
+    inside it): `out_dir` is checked before any work (a writable folder with room for the checkpoints; leftovers of
+    interrupted writes removed), a folder holding another run is refused unless `overwrite`, and after every epoch
+    best.pt (when val top-1 improved) then last.pt and the metrics files are written, each atomically."""
+
+    def __init__(self, out_dir: str | Path, overwrite: bool = False):
+        self.out_dir, self.overwrite = Path(out_dir), overwrite
+
+    def prepare(self, model: nn.Module) -> None:
+        """Before any work: out_dir must be a writable folder with room for the checkpoints; leftovers of
+        interrupted writes (`.last.pt.tmp<pid>` of a process that is gone) are removed."""
+        out = self.out_dir
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out_dir {out} is a file, not a folder; choose a folder for the run")
+        problem = unwritable(out)
+        if problem:
+            raise ConfigError(f"out_dir {out} is not a writable folder ({problem})")
+        for f in out.iterdir():
+            m = _TMP_FILE.match(f.name)
+            if m and f.is_file() and not (m.group(2) and _pid_alive(int(m.group(2)))):
+                f.unlink()
+        # last.pt + best.pt + one temporary copy; a checkpoint holds the weights and AdamW's two moments
+        params = sum(_nbytes(t) for t in model.state_dict().values())
+        need = 3 * (params + 2 * sum(_nbytes(q) for q in model.parameters() if q.requires_grad))
+        free = shutil.disk_usage(out).free
+        if free < need:
+            raise ConfigError(f"out_dir {out} has {_mib(free)} free; the checkpoints of this run need about "
+                              f"{_mib(need)} (last.pt, best.pt and a temporary copy)")
+
+    def existing_run(self) -> str:
+        """'' or why out_dir cannot be trained into from scratch (it holds another run); with `overwrite` the
+        other run's files are removed instead."""
+        found = [n for n in RUN_FILES if (self.out_dir / n).exists()]
+        if not found:
+            return ""
+        if self.overwrite:
+            for n in found:
+                (self.out_dir / n).unlink()
+            return ""
+        what = ""
+        try:
+            epochs = json.loads((self.out_dir / "metrics.json").read_text()).get("epochs", [])
+            what = f", {len(epochs)} epoch(s) logged"
+        except (OSError, ValueError, AttributeError):
+            pass
+        return (f"out_dir {self.out_dir} already holds a run ({', '.join(found)}{what}); continue it with resume "
+                f"(--resume {self.out_dir / 'last.pt'}) or replace it with overwrite=True (--overwrite)")
+
+    def after_epoch(self, trainer: "Trainer", is_best: bool) -> None:
+        """best.pt first: a kill between the two writes leaves last.pt one epoch behind, and the resumed run redoes
+        that epoch and rewrites both; the other order could lose best.pt for good."""
+        try:
+            if is_best:
+                trainer.save_checkpoint(self.out_dir / "best.pt")
+            trainer.save_checkpoint(self.out_dir / "last.pt")
+        except CheckpointSaveError as e:
+            raise CheckpointSaveError(f"epoch {trainer.epoch} finished but was not saved: {e}. Free some "
+                                      f"space, then resume from {self.out_dir / 'last.pt'}") from None
+        self.write_metrics(trainer)
+
+    def ensure_best(self, trainer: "Trainer") -> None:
+        """After a resume best.pt must hold the best epoch. When it is missing or holds another epoch and the
+        best epoch is the one just restored (a kill while best.pt was written), it is re-created from it."""
+        if trainer.best_epoch <= 0:
+            return
+        path = self.out_dir / "best.pt"
+        held = -1
+        if path.is_file():
+            try:
+                held = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", -1))
+            except Exception:
+                held = -1
+        if held == trainer.best_epoch or held > trainer.epoch:  # right, or written by an epoch that is being redone
+            return
+        if trainer.best_epoch == trainer.epoch:
+            trainer.save_checkpoint(path)
+            tqdm.write(f"re-created {path} from the resumed epoch {trainer.epoch} (the best, val top-1 "
+                       f"{trainer.best_top1:.1f}%)")
+        else:
+            warnings.warn(f"{path} {'holds epoch ' + str(held) if held > 0 else 'is missing or unreadable'}, but the "
+                          f"best epoch was {trainer.best_epoch} (val top-1 {trainer.best_top1:.1f}%), whose weights are "
+                          "no longer available; it will be written again when a later epoch does better",
+                          stacklevel=3)
+
+    def write_metrics(self, trainer: "Trainer") -> None:
+        """metrics.csv (one row per epoch) and metrics.json (the same rows plus the config), both atomic."""
+        fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5", "clips_per_s",
+                  "time_s", "lr", "skipped_clips", "skip_attempts", "val_clips", "val_left_out"]
+        tmp = self.out_dir / f".metrics.csv.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(trainer.history)
+        os.replace(tmp, self.out_dir / "metrics.csv")
+        tmp = self.out_dir / f".metrics.json.tmp{os.getpid()}"
+        clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                 for r in trainer.history]
+        tmp.write_text(json.dumps({"config": dataclasses.asdict(trainer.cfg), "meta": trainer.meta, "epochs": clean},
+                                  indent=1, default=str))
+        os.replace(tmp, self.out_dir / "metrics.json")
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------------------------------
 
@@ -478,8 +585,9 @@ class Trainer:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.is_main = rank() == 0
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
-        if self.out_dir is not None and self.is_main:
-            self._prepare_out_dir(model)
+        self.checkpoints = ModelCheckpoint(self.out_dir, cfg.overwrite) if self.out_dir is not None else None
+        if self.checkpoints is not None and self.is_main:
+            self.checkpoints.prepare(model)
 
         # Precision: bf16 needs no loss scaling; fp16 does (its range is too small for small gradients).
         self.amp_dtype = self._resolve_amp(cfg.amp)
@@ -510,45 +618,6 @@ class Trainer:
         self.resumed_from: str | None = None
         self._bn = _has_batchnorm(self.model)
         self.skipped_batches = 0  # training batches of one clip left out (BatchNorm cannot train on them)
-
-    def _prepare_out_dir(self, model: nn.Module) -> None:
-        """Before any work: out_dir must be a writable folder with room for the checkpoints; leftovers of
-        interrupted writes (`.last.pt.tmp<pid>` of a process that is gone) are removed."""
-        out = self.out_dir
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"out_dir {out} is a file, not a folder; choose a folder for the run")
-        problem = unwritable(out)
-        if problem:
-            raise ConfigError(f"out_dir {out} is not a writable folder ({problem})")
-        for f in out.iterdir():
-            m = _TMP_FILE.match(f.name)
-            if m and f.is_file() and not (m.group(2) and _pid_alive(int(m.group(2)))):
-                f.unlink()
-        # last.pt + best.pt + one temporary copy; a checkpoint holds the weights and AdamW's two moments
-        params = sum(_nbytes(t) for t in model.state_dict().values())
-        need = 3 * (params + 2 * sum(_nbytes(q) for q in model.parameters() if q.requires_grad))
-        free = shutil.disk_usage(out).free
-        if free < need:
-            raise ConfigError(f"out_dir {out} has {_mib(free)} free; the checkpoints of this run need about "
-                              f"{_mib(need)} (last.pt, best.pt and a temporary copy)")
-
-    def _existing_run(self) -> str:
-        """'' or why out_dir cannot be trained into from scratch (it holds another run)."""
-        found = [n for n in RUN_FILES if (self.out_dir / n).exists()]
-        if not found:
-            return ""
-        if self.cfg.overwrite:
-            for n in found:
-                (self.out_dir / n).unlink()
-            return ""
-        what = ""
-        try:
-            epochs = json.loads((self.out_dir / "metrics.json").read_text()).get("epochs", [])
-            what = f", {len(epochs)} epoch(s) logged"
-        except (OSError, ValueError, AttributeError):
-            pass
-        return (f"out_dir {self.out_dir} already holds a run ({', '.join(found)}{what}); continue it with resume "
-                f"(--resume {self.out_dir / 'last.pt'}) or replace it with overwrite=True (--overwrite)")
 
     # ---- set-up helpers ------------------------------------------------------------------------------------
     def _resolve_amp(self, amp) -> torch.dtype | None:
@@ -602,16 +671,16 @@ class Trainer:
         cfg.overwrite was used), and CheckpointSaveError when a checkpoint cannot be written."""
         if self.train_ds is None:
             raise ConfigError("Trainer.fit needs a training dataset (train_ds is None)")
-        if self.out_dir is not None and self.epoch == 0 and self.resumed_from is None:
-            problem = self._existing_run() if self.is_main else ""
+        if self.checkpoints is not None and self.epoch == 0 and self.resumed_from is None:
+            problem = self.checkpoints.existing_run() if self.is_main else ""
             if is_distributed():
                 box = [problem]
                 dist.broadcast_object_list(box, src=0)
                 problem = box[0]
             if problem:
                 raise ConfigError(problem)
-        if self.out_dir is not None and self.is_main:
-            self._ensure_best()
+        if self.checkpoints is not None and self.is_main:
+            self.checkpoints.ensure_best(self)
         if self.finished:
             warnings.warn(f"{self.resumed_from or 'this run'}: the run already finished its {self.epoch} epoch(s) "
                           f"(epochs={self.cfg.epochs}); nothing is left to do. Ask for more epochs to train on",
@@ -645,17 +714,8 @@ class Trainer:
                 self.best_top1, self.best_epoch = row["val_top1"], self.epoch
             self.history.append(row)
             self._log_epoch(row)
-            if self.out_dir is not None and self.is_main:
-                # best.pt first: a kill between the two writes leaves last.pt one epoch behind, and the resumed
-                # run redoes that epoch and rewrites both; the other order could lose best.pt for good.
-                try:
-                    if is_best:
-                        self.save_checkpoint(self.out_dir / "best.pt")
-                    self.save_checkpoint(self.out_dir / "last.pt")
-                except CheckpointSaveError as e:
-                    raise CheckpointSaveError(f"epoch {self.epoch} finished but was not saved: {e}. Free some "
-                                              f"space, then resume from {self.out_dir / 'last.pt'}") from None
-                self._write_metrics()
+            if self.checkpoints is not None and self.is_main:
+                self.checkpoints.after_epoch(self, is_best)
             self._report_progress(t_fit, first)
         return self.history
 
@@ -663,30 +723,6 @@ class Trainer:
         if self.on_progress is not None and self.is_main:
             self.on_progress(progress_event("training", self.epoch, self.cfg.epochs, "epochs",
                                             time.perf_counter() - t_fit, self.epoch - first))
-
-    def _ensure_best(self) -> None:
-        """After a resume best.pt must hold the best epoch. When it is missing or holds another epoch and the
-        best epoch is the one just restored (a kill while best.pt was written), it is re-created from it."""
-        if self.best_epoch <= 0:
-            return
-        path = self.out_dir / "best.pt"
-        held = -1
-        if path.is_file():
-            try:
-                held = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", -1))
-            except Exception:
-                held = -1
-        if held == self.best_epoch or held > self.epoch:  # right, or written by an epoch that is being redone
-            return
-        if self.best_epoch == self.epoch:
-            self.save_checkpoint(path)
-            tqdm.write(f"re-created {path} from the resumed epoch {self.epoch} (the best, val top-1 "
-                       f"{self.best_top1:.1f}%)")
-        else:
-            warnings.warn(f"{path} {'holds epoch ' + str(held) if held > 0 else 'is missing or unreadable'}, but the "
-                          f"best epoch was {self.best_epoch} (val top-1 {self.best_top1:.1f}%), whose weights are "
-                          "no longer available; it will be written again when a later epoch does better",
-                          stacklevel=3)
 
     def train_one_epoch(self, epoch: int) -> dict:
         cfg, model = self.cfg, self.train_model
@@ -903,23 +939,6 @@ class Trainer:
         tqdm.write(f"epoch {row['epoch']}/{self.cfg.epochs}  train loss {row['train_loss']:.3f} "
                    f"acc {row['train_acc']:.1f}%{val}  {row['clips_per_s']:.1f} clips/s  "
                    f"lr {row['lr']:.2e}  {row['time_s']:.1f}s{skipped}")
-
-    def _write_metrics(self) -> None:
-        """metrics.csv (one row per epoch) and metrics.json (the same rows plus the config), both atomic."""
-        fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5", "clips_per_s",
-                  "time_s", "lr", "skipped_clips", "skip_attempts", "val_clips", "val_left_out"]
-        tmp = self.out_dir / f".metrics.csv.tmp{os.getpid()}"
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(self.history)
-        os.replace(tmp, self.out_dir / "metrics.csv")
-        tmp = self.out_dir / f".metrics.json.tmp{os.getpid()}"
-        clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-                 for r in self.history]
-        tmp.write_text(json.dumps({"config": dataclasses.asdict(self.cfg), "meta": self.meta, "epochs": clean},
-                                  indent=1, default=str))
-        os.replace(tmp, self.out_dir / "metrics.json")
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

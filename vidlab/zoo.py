@@ -6,10 +6,12 @@
     run = load_or_train("video_focalnet_nano", "data/synthetic", ckpt_root="data/checkpoints")
     run.model, run.history, run.metrics["top1"], run.metrics["frame_order"]
 
-Each model trains into `<ckpt_root>/<model>/` (the files of `vidlab train`: last.pt, best.pt, metrics.csv,
-metrics.json; plus frame_order.json and zoo.json, the summary the notebooks and the leaderboard read). A run is
-identified by a **fingerprint**: the model name, its recipe, the build overrides and the dataset (a synthetic set's
-generation parameters and seed, or a real set's annotation files). `vidlab zoo` skips a model whose finished run
+The zoo decides which runs exist, which are stale, and runs the missing ones; one run is `vidlab.run.run_recipe`,
+the path `vidlab train` runs too. Each model trains into `<ckpt_root>/<model>/` (the files of `vidlab train`:
+last.pt, best.pt, metrics.csv, metrics.json, frame_order.json; plus zoo.json, the summary the notebooks and the
+leaderboard read). A run is identified by a **fingerprint**: the model name and the architecture it builds (its
+parameter shapes), its recipe, the build overrides, the seed and the dataset (a synthetic set's generation
+parameters and seed, or the clip files a real set's splits read). `vidlab zoo` skips a model whose finished run
 has the current fingerprint, resumes one that was interrupted (its last.pt has the fingerprint), and retrains one
 whose recipe or data changed. `load_or_train` loads a finished run and trains (and saves) one otherwise.
 
@@ -18,13 +20,11 @@ cores), each in its own process with `cores // jobs` torch threads: the nano mod
 do not keep two threads busy, so two one-thread runs on 2 cores finish sooner than the same runs one after the
 other with two threads each (1.5x sooner, `benchmarks/zoo_jobs.py`, docs/benchmarks.md). A GPU trains one model at a
 time unless `--jobs` says more; there the cores go to each run's DataLoader workers (rendering and decoding).
-With more models than jobs, the zoo first times one training step of each model (`estimate_work`, a few seconds)
-and plans the order: of every order of the runs (up to 8 waiting), the one whose list schedule of the estimates ends
-first, ties going to the longest first. Each time a run finishes it plans again before starting the next, with what
-it has learnt: the finished runs' times and the pace of the running ones (the progress events each child writes to a
-file, `VIDLAB_ZOO_PROGRESS`) scale the estimates of the others. The last runs to start are then the ones that fill
-the cores evenly, instead of leaving one core idle while the other finishes a long run. The same numbers give the
-ETA for the whole; each run prints the progress and ETA of its phases (frame pretraining, epochs).
+The zoo first times one training step of each model (`estimate_work`, a few seconds) and starts the longest runs
+first, so that the short ones fill the cores at the end. The ETA for the whole comes from the same estimates,
+corrected by what the runs measure: the finished runs' times, and the epoch times the running ones report (progress
+events each child writes as JSON lines to a file, `VIDLAB_ZOO_PROGRESS`, read as data). Each run prints the
+progress and ETA of its phases (frame pretraining, epochs).
 
 Runs are safe to share: each trains under a lock in its folder (`.zoo.lock`), so a second zoo or notebook on the
 same folder waits, then uses the finished run; runs of another seed get their own folder (`<model>@seed=1`); a run
@@ -124,21 +124,24 @@ def _clip_files_digest(root: Path, split: str) -> str:
     return "\n".join(lines)
 
 
-# Recipe fields added after runs were fingerprinted, with the value those runs used implicitly (PyTorch's AdamW
-# epsilon): a recipe that leaves them there trains exactly as before and keeps its fingerprint.
-_IMPLICIT_RECIPE_FIELDS = {"adam_eps": 1e-8, "reversal_pairs": False, "pretrain": {}}
+def architecture(name: str, rec: Recipe, overrides: dict | None = None) -> str:
+    """A short hash of the model a run builds: the names and shapes of its parameters and buffers at the recipe's
+    input (built on the meta device, nothing allocated). A change of a registration's defaults that changes the
+    model changes it; one that builds the same model does not."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=2, num_frames=rec.num_frames, img_size=rec.img_size,
+                             **{**rec.model, **(overrides or {})})
+    shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    return hashlib.sha256(repr(shapes).encode()).hexdigest()[:16]
 
 
 def fingerprint(name: str, rec: Recipe, data_root, overrides: dict | None = None, seed: int = 0,
                 data: dict | None = None) -> str:
-    """A short hash of everything a zoo run depends on (model, recipe, overrides, data, seed); `data` is
-    `data_fingerprint(data_root)` when the caller has it already."""
-    recipe = rec.to_dict()
-    for key, value in _IMPLICIT_RECIPE_FIELDS.items():   # a run with an older recipe layout keeps its hash
-        if recipe.get(key) == value:
-            del recipe[key]
-    payload = {"zoo": ZOO_VERSION, "model": name, "recipe": recipe, "overrides": overrides or {},
-               "data": data or data_fingerprint(data_root), "seed": seed}
+    """A short hash of everything a zoo run depends on (model and the architecture it builds, recipe, overrides,
+    data, seed); `data` is `data_fingerprint(data_root)` when the caller has it already."""
+    payload = {"zoo": ZOO_VERSION, "model": name, "architecture": architecture(name, rec, overrides),
+               "recipe": rec.to_dict(), "overrides": overrides or {}, "data": data or data_fingerprint(data_root),
+               "seed": seed}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
