@@ -471,40 +471,12 @@ def _data_command_requested(argv: list[str]) -> bool:
     return next((a for a in argv if not a.startswith("-")), None) == "data"
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="vidlab", description="Efficient video recognition, built block by block.",
-                     epilog="Run `vidlab COMMAND --help` for the options of a command.")
-    parser.add_argument("--version", action=_VersionAction, help="print the version and the video decoder in use")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("info", help="versions, the video decoder in use, devices")
-    p.set_defaults(func=cmd_info)
-
-    p = sub.add_parser("models", help="list the registered models with their paper facts")
-    p.add_argument("pattern", nargs="?", default="*", help="substring ('focalnet') or glob ('video_focalnet_*') of model names")
-    p.add_argument("--arch", help="only this architecture, e.g. video_focalnet")
-    p.add_argument("--only", choices=["paper", "teaching"], help="only the paper variants or only the _nano sizes")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--wide", action="store_true", help="do not shorten long cells in the table")
-    p.set_defaults(func=cmd_models)
-
-    p = sub.add_parser("profile", help="params, MACs/FLOPs and latency of a model")
-    p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
-    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
-    p.add_argument("--size", type=_positive_int, default=224, help="frame height = width in pixels (default 224)")
-    p.add_argument("--num-classes", type=_positive_int, default=400, help="classifier size (default 400)")
-    p.add_argument("--batch-size", type=_positive_int, default=1)
-    p.add_argument("--iters", type=_non_negative_int, default=10, help="timed forward passes; 0 skips latency")
-    p.add_argument("--warmup", type=_non_negative_int, default=3, help="untimed forward passes first")
-    p.add_argument("--depth", type=_non_negative_int, default=2, help="module depth of the printed table")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=cmd_profile)
-
+def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on a dataset folder (Kinetics layout)")
     p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
     p.add_argument("--data", required=True, help="dataset root with train/ and val/ (e.g. data/synthetic)")
-    p.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's recipe, see `vidlab models "
-                                                        "--recipes`)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs (default: the model's registered recipe, printed "
+                                                        "when the run starts)")
     p.add_argument("--out", required=True, help="run folder: last.pt, best.pt, metrics.csv, metrics.json")
     p.add_argument("--resume", help="continue from a checkpoint, e.g. runs/X/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without it, "
@@ -536,6 +508,38 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-frame-order", action="store_true", help="skip the frame-order test at the end")
     p.set_defaults(func=cmd_train)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidlab", description="Efficient video recognition, built block by block.",
+                     epilog="Run `vidlab COMMAND --help` for the options of a command.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and the video decoder in use")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="versions, the video decoder in use, devices")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("models", help="list the registered models with their paper facts")
+    p.add_argument("pattern", nargs="?", default="*", help="substring ('focalnet') or glob ('video_focalnet_*') of model names")
+    p.add_argument("--arch", help="only this architecture, e.g. video_focalnet")
+    p.add_argument("--only", choices=["paper", "teaching"], help="only the paper variants or only the _nano sizes")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--wide", action="store_true", help="do not shorten long cells in the table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("profile", help="params, MACs/FLOPs and latency of a model")
+    p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
+    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
+    p.add_argument("--size", type=_positive_int, default=224, help="frame height = width in pixels (default 224)")
+    p.add_argument("--num-classes", type=_positive_int, default=400, help="classifier size (default 400)")
+    p.add_argument("--batch-size", type=_positive_int, default=1)
+    p.add_argument("--iters", type=_non_negative_int, default=10, help="timed forward passes; 0 skips latency")
+    p.add_argument("--warmup", type=_non_negative_int, default=3, help="untimed forward passes first")
+    p.add_argument("--depth", type=_non_negative_int, default=2, help="module depth of the printed table")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_profile)
+
+    _add_train_parser(sub)
 
     add_zoo_parser(sub)
 

@@ -108,6 +108,33 @@ def _grid_coords(n: int, size: int, patch: float) -> torch.Tensor:
     return -1 + 2 * ((torch.arange(size) + 0.5) / patch - 0.5) / max(n - 1, 1)
 
 
+def _token_readings(out, key, attn, mod, shape, where) -> None:
+    """Mobile-Former's token attention (B, heads, M tokens, T*h*w positions) at one bridge: the mean over the tokens
+    and each token, over heads, laid on the clip's (t, h, w) grid."""
+    try:
+        t, h, w = infer_grid(attn.shape[-1], shape)
+    except ValueError:
+        return
+    bridge = "Mobile->Former" if type(mod).__name__ == "MobileToFormer" else "Former->Mobile"
+    _reading(out, f"{bridge} attention, mean of tokens · {where}", attn.mean((1, 2)).view(-1, t, h, w), shape,
+             "token attention", key)
+    for m in range(attn.shape[2]):
+        _reading(out, f"{bridge} attention of token {m} · {where}", attn[:, :, m].mean(1).view(-1, t, h, w),
+                 shape, "token attention", key, token=m)
+
+
+def _point_readings(out, key, points, n: int, shape, where) -> None:
+    """ILA's interactive points (B, T, 2) on an n x n patch grid, drawn at the clip's pixel resolution: the
+    alignment mask around each point (§4.3 step 5) and the point itself (highest at the point)."""
+    from ..models.ila import alignment_mask_at
+    H, W = shape[-2:]
+    ys, xs = _grid_coords(n, H, H / n), _grid_coords(n, W, W / n)
+    _reading(out, f"alignment mask at pixel resolution · {where}", alignment_mask_at(points, ys, xs), shape,
+             "alignment", key, invertible=False, points=points)
+    near = -((xs.view(1, 1, 1, -1) - points[..., :1, None]) ** 2 + (ys.view(1, 1, -1, 1) - points[..., 1:, None]) ** 2)
+    _reading(out, f"alignment point · {where}", near, shape, "alignment", key, invertible=False, points=points)
+
+
 @torch.no_grad()
 def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, dict]":
     """Every reading of every map the model records, as heat over the clip: {label: {"heat": (B, T, H, W),
@@ -147,16 +174,7 @@ def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, di
             for level in range(v.shape[1]):
                 _reading(out, f"gate of level {level} · {where}", v[:, level], shape, "modulator", key)
         elif kind == "token_attention":            # Mobile-Former: (B, heads, M tokens, T*h*w positions)
-            try:
-                t, h, w = infer_grid(v.shape[-1], shape)
-            except ValueError:
-                continue
-            bridge = "Mobile->Former" if type(mod).__name__ == "MobileToFormer" else "Former->Mobile"
-            _reading(out, f"{bridge} attention, mean of tokens · {where}", v.mean((1, 2)).view(-1, t, h, w), shape,
-                     "token attention", key)
-            for m in range(v.shape[2]):
-                _reading(out, f"{bridge} attention of token {m} · {where}", v[:, :, m].mean(1).view(-1, t, h, w),
-                         shape, "token attention", key, token=m)
+            _token_readings(out, key, v, mod, shape, where)
         elif kind == "attention" and mod is not None and id(mod) in grids:   # DualFormer
             _, D, H, W, _ = grids[id(mod)]
             if hasattr(mod, "pyramid_grids"):      # GP-MSA: attention received by the fine pooled keys
@@ -173,14 +191,7 @@ def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, di
             _reading(out, f"alignment mask · {where}", v, shape, "alignment", key, invertible=False)
         elif kind == "alignment_points":           # ...and drawn at pixel resolution from the continuous points
             n = maps[key.replace("alignment_points", "alignment_masks")].shape[-1]
-            H, W = shape[-2:]
-            ys, xs = _grid_coords(n, H, H / n), _grid_coords(n, W, W / n)
-            from ..models.ila import alignment_mask_at
-            fine = alignment_mask_at(v, ys, xs)                                      # (B, T, H, W)
-            _reading(out, f"alignment mask at pixel resolution · {where}", fine, shape, "alignment", key,
-                     invertible=False, points=v)
-            near = -((xs.view(1, 1, 1, -1) - v[..., :1, None]) ** 2 + (ys.view(1, 1, -1, 1) - v[..., 1:, None]) ** 2)
-            _reading(out, f"alignment point · {where}", near, shape, "alignment", key, invertible=False, points=v)
+            _point_readings(out, key, v, n, shape, where)
         elif kind == "offsets":                    # SIFA: (B, K, 2, T, H, W) neighbour displacements
             _reading(out, f"offset length · {where}", v.norm(dim=2).mean(1), shape, "offsets", key)
         elif kind == "neighbour_weights":          # (B, K, T, H, W): the weight W_k of each neighbour
