@@ -40,12 +40,14 @@ def _dilate(m: torch.Tensor, r: int) -> torch.Tensor:
     return F.max_pool2d(m.float()[:, None], k, stride=1, padding=r)[:, 0] > 0
 
 
-def _tied_maxima(frame: torch.Tensor, rel: float = 1e-5) -> torch.Tensor:
-    """The pixels that share the frame's maximum (bool, same shape). Values within `rel` of the frame's magnitude
-    count as tied: an upsampled constant map carries rounding noise of ~1e-7 of its value and must read as flat."""
-    top = frame.max()
-    scale = frame.abs().max().clamp_min(1e-30)
-    return frame >= top - rel * scale
+def _tied_maxima(h: torch.Tensor, rel: float = 1e-5) -> torch.Tensor:
+    """The pixels of each frame of `h` (T, H, W) that share the frame's maximum (bool, same shape). Values within
+    `rel` of the frame's magnitude count as tied: an upsampled constant map carries rounding noise of ~1e-7 of its
+    value and must read as flat."""
+    flat = h.flatten(1)
+    top = flat.max(1).values
+    scale = flat.abs().max(1).values.clamp_min(1e-30)
+    return h >= (top - rel * scale)[:, None, None]
 
 
 def pointing_game(heat, masks, tolerance: int = 4) -> float:
@@ -58,14 +60,12 @@ def pointing_game(heat, masks, tolerance: int = 4) -> float:
     frame has one."""
     h, m = _prepare(heat, masks)
     md = _dilate(m, tolerance)
-    hits, n = 0.0, 0
-    for t in range(m.shape[0]):
-        if not m[t].any():
-            continue
-        n += 1
-        top = _tied_maxima(h[t])
-        hits += float(md[t][top].float().mean())
-    return hits / n if n else float("nan")
+    shown = m.flatten(1).any(1)
+    if not shown.any():
+        return float("nan")
+    top = _tied_maxima(h)
+    hits = (top & md).flatten(1).sum(1).float() / top.flatten(1).sum(1).float()
+    return float(hits[shown].mean())
 
 
 def energy_in_mask(heat, masks) -> float:
@@ -76,17 +76,17 @@ def energy_in_mask(heat, masks) -> float:
     (score `-heat` for those). A flat frame has its mass spread evenly and scores the mask's share of the frame
     (chance)."""
     h, m = _prepare(heat, masks)
-    shares = []
-    for t in range(m.shape[0]):
-        if not m[t].any():
-            continue
-        f = h[t] - h[t].min()
-        total = f.sum()
-        if total <= 1e-5 * h[t].abs().max().clamp_min(1e-30) * f.numel():     # flat frame: uniform mass
-            shares.append(float(m[t].float().mean()))
-        else:
-            shares.append(float(f[m[t]].sum() / total))
-    return sum(shares) / len(shares) if shares else float("nan")
+    shown = m.flatten(1).any(1)
+    if not shown.any():
+        return float("nan")
+    flat = h.flatten(1)
+    f = flat - flat.min(1, keepdim=True).values
+    total = f.sum(1)
+    inside = (f * m.flatten(1)).sum(1)
+    area = m.flatten(1).float().mean(1)
+    is_flat = total <= 1e-5 * flat.abs().max(1).values.clamp_min(1e-30) * flat.shape[1]   # uniform mass
+    share = torch.where(is_flat, area, inside / total.clamp_min(1e-30))
+    return float(share[shown].mean())
 
 
 def points_in_mask(points, masks, tolerance: int = 4) -> float:

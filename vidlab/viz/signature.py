@@ -76,16 +76,23 @@ MECHANISMS = ("modulator", "token attention", "local attention", "global attenti
               "motion map", "attention rollout")
 
 
+class _Readings(OrderedDict):
+    """The readings made so far; with `want` (labels), only those are drawn (upsampling every reading of every
+    layer costs more than the forward pass)."""
+
+    def __init__(self, want=None):
+        super().__init__()
+        self.want = None if want is None else set(want)
+
+
 def _reading(out, label, heat, shape, mechanism, source, grid=None, invertible=True, **extra):
     """Add `label` (high = what the map marks) and, where the map's sign carries no convention, `label (low)`:
     the same map with low values marking, e.g. a modulator whose norm dips on the object."""
-    heat = heat.float()
     grid = tuple(grid or heat.shape[-2:])
-    out[label] = {"heat": to_clip(heat, shape), "mechanism": mechanism, "source": source, "grid": grid,
-                  "polarity": "high", **extra}
-    if invertible:
-        out[f"{label} (low)"] = {"heat": to_clip(-heat, shape), "mechanism": mechanism, "source": source,
-                                 "grid": grid, "polarity": "low", **extra}
+    for name, sign, polarity in ((label, 1, "high"), (f"{label} (low)", -1, "low"))[: 2 if invertible else 1]:
+        if out.want is None or name in out.want:
+            out[name] = {"heat": to_clip(sign * heat.float(), shape), "mechanism": mechanism, "source": source,
+                         "grid": grid, "polarity": polarity, **extra}
 
 
 def _window_received(attn: torch.Tensor, grid: tuple, window: tuple) -> torch.Tensor:
@@ -136,7 +143,7 @@ def _point_readings(out, key, points, n: int, shape, where) -> None:
 
 
 @torch.no_grad()
-def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, dict]":
+def candidate_maps(model: nn.Module, clip: torch.Tensor, only=None) -> "OrderedDict[str, dict]":
     """Every reading of every map the model records, as heat over the clip: {label: {"heat": (B, T, H, W),
     "mechanism", "source" (capture key), "grid" (cells per frame the map has at this input), "polarity"}}.
 
@@ -146,21 +153,24 @@ def candidate_maps(model: nn.Module, clip: torch.Tensor) -> "OrderedDict[str, di
     received by the fine pooled keys, at every block; ILA's alignment mask on its patch grid and at pixel
     resolution from the continuous points, and the points; SIFA's offset length, motion map and neighbour
     weights at every SIFA block; attention rollout for a ViT with a class token. `choose_readings` picks one per
-    mechanism on training clips; `signature_maps` returns the chosen (or default) ones."""
+    mechanism on training clips; `signature_maps` returns the chosen (or default) ones. `only` (labels): draw just
+    those readings, recording only the layers they come from."""
     was_training = model.training
     model.eval()
     grids: dict[int, tuple] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, args: grids.__setitem__(id(mod), tuple(args[0].shape)))
              for m in model.modules() if hasattr(m, "pyramid_grids") or hasattr(m, "effective_window")]
     try:
-        with capture(model, kinds=_KINDS) as maps:
+        layers = None if only is None or any(" · " not in k for k in only) else \
+            [f"{k.split(' · ', 1)[1].removesuffix(' (low)')}.*" for k in only]
+        with capture(model, kinds=_KINDS, include=layers) as maps:
             model(clip)
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
     shape = clip.shape
-    out: "OrderedDict[str, dict]" = OrderedDict()
+    out = _Readings(only)
     square = []
     for key, v in maps.items():
         kind = key.split(":")[0].rsplit(".", 1)[-1]
@@ -271,13 +281,12 @@ def signature_maps(model: nn.Module, clip: torch.Tensor, readings=None) -> "Orde
     """{label: {"heat": (B, T, H, W), "mechanism", "source" (capture key), "grid", "polarity"[, "points"]}}: the
     readings of `readings` (labels, or `choose_readings`' result), or the default reading of each mechanism the
     model records. Runs one forward pass in eval mode."""
-    candidates = candidate_maps(model, clip)
     if readings is None:
+        candidates = candidate_maps(model, clip)
         labels = default_readings(candidates)
-    elif isinstance(readings, dict):
-        labels = [r["reading"] for r in readings.values()]
     else:
-        labels = list(readings)
+        labels = [r["reading"] for r in readings.values()] if isinstance(readings, dict) else list(readings)
+        candidates = candidate_maps(model, clip, only=labels)
     missing = [k for k in labels if k not in candidates]
     if missing:
         raise KeyError(f"{type(model).__name__} records no reading {missing}; it has {list(candidates)}")
