@@ -1,22 +1,34 @@
-"""Helpers shared by the solution notebooks: the data, a short training run with the frame-order test, weights files.
+"""Helpers shared by the solution notebooks: the data, one experiment (a training run of a registered recipe) as a
+table row, weights files, counting.
 
-Every solution notebook has the same `parameters` cell as the course notebooks. With SMOKE = True (what the tests
-run) the data is the synthetic "smoke" preset and training is a few steps on a handful of clips: the code path of
-each experiment runs, but its accuracy numbers say nothing. With SMOKE = False the same cells run the experiment
-at the size the exercise means (the default synthetic set, EPOCHS epochs); read the numbers then.
+Every training in the solutions is one call of `vidlab.run.run_recipe`, the path `vidlab train`, `vidlab zoo`, the
+course notebooks and the benchmarks take; an experiment is (model name, build overrides, recipe changes):
+
+    run = common.train("dualformer_nano", root, SMOKE, overrides={"coarse_stages": 0}, device=DEVICE)
+    run.row        # {"val top-1", "pairwise in order", "pairwise shuffled", "train s", "params"}
+    run.model      # the best epoch's weights, in eval mode
+
+With SMOKE = True (what the tests run) the recipe is `vidlab.zoo.smoke_recipe(name)`: one epoch of 24 clips at
+4x32x32 (and a two-step frame pretraining), so each experiment's code path runs and its numbers say nothing. With
+SMOKE = False it is the model's registered recipe (`vidlab.models.get_recipe(name)`), changed only where the
+exercise asks for a change; an experiment without recipe changes is the zoo's run of that model and overrides
+(`vidlab.zoo.load_or_train`: trained and saved once under CKPT_ROOT, loaded on every later run, the same weights
+`vidlab zoo` makes).
 """
 from __future__ import annotations
 
 import json
 import os
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 import vidlab
+from vidlab.models import Recipe, get_recipe, model_info
 from vidlab.nb import ensure_data
-from vidlab.train import TrainConfig, Trainer, build_datasets, frame_order_test
+from vidlab.run import eval_dataset, run_recipe
+from vidlab.zoo import load_or_train, smoke_recipe
 
 
 def data(root: str | Path, smoke: bool, seed: int = 0):
@@ -28,66 +40,71 @@ def data(root: str | Path, smoke: bool, seed: int = 0):
     return Path(root), classes, pairs
 
 
-class Subset(torch.utils.data.Dataset):
-    """Items `indices` of `dataset`, renumbered 0..n-1 (vidlab's loops check that item i comes back as index i),
-    keeping `classes` and `labels`."""
-
-    def __init__(self, dataset, indices):
-        self.dataset, self.indices = dataset, list(indices)
-        self.classes = dataset.classes
-        self.labels = [dataset.labels[i] for i in self.indices]
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        item = self.dataset[self.indices[i]]
-        return None if item is None else (item[0], item[1], i)
+def recipe(name: str, smoke: bool, **changes) -> Recipe:
+    """The recipe an experiment trains: `smoke_recipe(name)` in SMOKE mode, the registered one otherwise, with
+    `changes` (recipe fields, e.g. num_frames=2 or pretrain={}) applied to either."""
+    rec = smoke_recipe(name) if smoke else get_recipe(name)
+    return rec.replace(**changes) if changes else rec
 
 
-def subset(ds, n: int | None, seed: int = 0):
-    """A fixed random subset of `n` items (all of them when n is None)."""
-    if n is None or n >= len(ds):
-        return ds
-    return Subset(ds, torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].tolist())
+@dataclass
+class Experiment:
+    """One trained model of a solution: what was trained (name, recipe, overrides) and what it measured."""
+    name: str
+    rec: Recipe
+    overrides: dict
+    model: torch.nn.Module
+    metrics: dict
+    history: list = field(default_factory=list)
+
+    @property
+    def row(self) -> dict:
+        """The table row: val top-1 of the best epoch, the frame-order test (pairwise, chance 50), training time
+        (frame pretraining included) and parameters."""
+        fo = self.metrics.get("frame_order") or {}
+        return {"val top-1": round(self.metrics["top1"], 1),
+                "pairwise in order": round(fo["ordered_pairwise"], 1) if fo else None,
+                "pairwise shuffled": round(fo["shuffled_pairwise"], 1) if fo else None,
+                "train s": self.metrics.get("train_time_s"), "params": self.metrics.get("params")}
+
+    @property
+    def order_gap(self) -> float:
+        """Pairwise in order minus pairwise shuffled: how much the model relies on the order of the frames."""
+        return self.row["pairwise in order"] - self.row["pairwise shuffled"]
+
+    def val_set(self, root, num_frames: int | None = None):
+        """The val split as this model is scored on it (its recipe's input, its normalisation); `num_frames` reads
+        the same clips with another number of frames."""
+        info = model_info(self.name)
+        return eval_dataset(root, "val", num_frames or self.rec.num_frames, self.rec.img_size, mean=info["mean"],
+                            std=info["std"])
 
 
-def loaders(root, num_frames: int, img_size: int, train_clips: int | None, val_clips: int | None, seed: int = 0,
-            flip: bool = False):
-    """(train, val) datasets: segment sampling, training augmentation (optionally with flips), fixed subsets."""
-    from vidlab.data import VideoClipDataset, build_transforms
-    if flip:
-        train = VideoClipDataset(root, "train", num_frames=num_frames, seed=seed,
-                                 transform=build_transforms(True, img_size=img_size, flip=True))
-        _, val = build_datasets(root, ("train", "val"), num_frames=num_frames, img_size=img_size, seed=seed)
-    else:
-        train, val = build_datasets(root, ("train", "val"), num_frames=num_frames, img_size=img_size, seed=seed)
-    return subset(train, train_clips, seed), subset(val, val_clips, seed)
+def train(name: str, root, smoke: bool, *, overrides: dict | None = None, changes: dict | None = None,
+          zoo: bool = True, ckpt_root=None, seed: int = 0, device: str = "cpu") -> Experiment:
+    """Train `name` with its recipe (`recipe(name, smoke, **changes)`) and build `overrides` through
+    `vidlab.run.run_recipe`: datasets, model, frame pretraining, fit, best weights, frame-order test.
+
+    Full mode without recipe changes (and `zoo=True`) is the zoo's run: `load_or_train` loads it when `vidlab zoo` or
+    an earlier run made it, trains and saves it otherwise. `zoo=False` is for a model the notebook changes in a way
+    its build arguments do not name (a replaced function or module): that run is never stored under the zoo's name."""
+    overrides, changes = dict(overrides or {}), dict(changes or {})
+    rec = recipe(name, smoke, **changes)
+    if not smoke and zoo and not changes:
+        z = load_or_train(name, root, ckpt_root=ckpt_root, seed=seed, device=device, **overrides)
+        z.model.eval()
+        return Experiment(name, rec, overrides, z.model, z.metrics, z.history)
+    result = run_recipe(name, root, None, rec=rec, overrides=overrides, seed=seed, device=device,
+                        progress=not smoke, num_workers=0 if smoke else None)
+    result.model.eval()
+    return Experiment(name, rec, overrides, result.model, result.metrics, result.history)
 
 
-def pair_clips(val, pairs, n: int | None = None):
-    """The validation clips of the time-reversed pairs (what the frame-order test scores)."""
-    members = {c for p in pairs for c in p}
-    idx = [i for i, y in enumerate(val.labels) if y in members]
-    if n is not None:
-        idx = idx[:: max(1, len(idx) // n)][:n]
-    return Subset(val, idx)
-
-
-def train_and_test(model, train, val, pairs, *, epochs: int, batch_size: int, lr: float = 1e-3, device="cpu",
-                   seed: int = 0, order_clips: int | None = None) -> dict:
-    """Train with vidlab's Trainer, then the frame-order test on the reversed pairs. Returns one table row."""
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=min(1.0, epochs / 5), seed=seed,
-                      device=str(device), progress=False)
-    t0 = time.perf_counter()
-    hist = Trainer(model, train, val, cfg).fit()
-    row = {"params": sum(p.numel() for p in model.parameters()), "val top-1": hist[-1]["val_top1"],
-           "train loss": round(hist[-1]["train_loss"], 3), "train s": round(time.perf_counter() - t0, 1)}
-    if pairs:
-        fo = frame_order_test(model, pair_clips(val, pairs, order_clips), pairs, device=str(device),
-                              batch_size=batch_size, seed=seed)
-        row.update({"pairwise ordered": fo["ordered_pairwise"], "pairwise shuffled": fo["shuffled_pairwise"]})
-    return row
+def table(runs: dict, **columns):
+    """One row per experiment ({label: Experiment}), with extra `columns` ({name: {label: value}}) in front."""
+    import pandas as pd
+    rows = {label: {**{k: v[label] for k, v in columns.items() if label in v}, **run.row} for label, run in runs.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def weights_file(name: str, env: str = "VIDLAB_WEIGHTS") -> Path | None:
