@@ -73,7 +73,7 @@ from .registry import ModelInfo, Recipe, register_model
 
 __all__ = ["VideoMobileFormerConfig", "VideoMobileFormer", "MobileToFormer", "Former", "FormerToMobile",
            "Mobile", "MobileDownsample", "LiteBottleneck", "DynamicReLU", "MobileFormerBlock",
-           "image_mobileformer_config", "checkpoint_filter_fn", "load_image_weights", "mobileformer_macs",
+           "image_mobileformer_config", "checkpoint_filter_fn", "load_image_weights",
            "token_attention_frames", "IMAGE_PARAMS"]
 
 
