@@ -115,7 +115,7 @@ def test_a_reversal_pairs_recipe_trains_on_twice_the_clips(smoke_data, tmp_path)
     assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec.replace(
         reversal_pairs=False), smoke_data)
     assert fingerprint("r2plus1d_nano", rec.replace(reversal_pairs=False), smoke_data) == fingerprint(
-        "r2plus1d_nano", get_recipe("r2plus1d_nano").replace(**TINY), smoke_data)   # older runs keep their hash
+        "r2plus1d_nano", get_recipe("r2plus1d_nano").replace(**TINY), smoke_data)
     run = train_run("r2plus1d_nano", smoke_data, tmp_path / "run", rec=rec, progress=False)
     assert run.metrics["recipe"]["reversal_pairs"] is True
     assert [h["train_clips"] for h in run.history] == [2 * TINY["stream_clips"]] * TINY["epochs"]
@@ -233,17 +233,18 @@ def test_zoo_run_is_reused_resumed_and_retrained_when_stale(smoke_data, tmp_path
     assert load_or_train("r2plus1d_nano", smoke_data, ckpt_root=tmp_path, train=False) is None
     monkeypatch.setattr(zoo, "get_recipe", lambda name: rec2)
     assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec2, smoke_data)
-    # so is one with another AdamW epsilon; PyTorch's default (what runs used before the field existed) adds nothing
+    # so is one with another AdamW epsilon
     assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec.replace(adam_eps=1e-12),
                                                                         smoke_data)
-    older = {**rec.to_dict()}
-    for field in ("adam_eps", "reversal_pairs", "pretrain"):    # fields added later, at their implicit defaults
-        del older[field]
-    payload = {"zoo": zoo.ZOO_VERSION, "model": "r2plus1d_nano", "recipe": older, "overrides": {},
-               "data": zoo.data_fingerprint(smoke_data), "seed": 0}
-    import hashlib
-    assert fingerprint("r2plus1d_nano", rec, smoke_data) == hashlib.sha256(
-        json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # and one whose registration builds another model (its parameter shapes), not one that builds the same
+    assert zoo.architecture("r2plus1d_nano", rec) != zoo.architecture("r2plus1d_nano", rec, {"widths": (8, 16, 32, 64)})
+    assert zoo.architecture("r2plus1d_nano", rec) == zoo.architecture("r2plus1d_nano", rec.replace(lr=1.0))
+    real = zoo.create_model
+    monkeypatch.setattr(zoo, "create_model", lambda name, **kw: real(name, **{**kw, "widths": (8, 16, 32, 64)}))
+    assert fingerprint("r2plus1d_nano", rec, smoke_data) != fingerprint("r2plus1d_nano", rec2, smoke_data)
+    changed = fingerprint("r2plus1d_nano", rec, smoke_data)
+    monkeypatch.setattr(zoo, "create_model", real)
+    assert changed != fingerprint("r2plus1d_nano", rec, smoke_data)
 
 
 def test_overrides_get_their_own_run_folder(smoke_data, tmp_path, monkeypatch):

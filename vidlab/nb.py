@@ -143,6 +143,30 @@ def zoo_run(name: str, data_root, ckpt_root, smoke: bool = False, device="auto",
     return run
 
 
+def map_readings(run, train_clips: int = 48, seed: int = 0) -> dict:
+    """The readings of `run`'s own maps chosen on `train_clips` training clips (`vidlab.viz.signature.
+    choose_readings`), made once per zoo run and kept beside it (`readings.json`, keyed by the run's fingerprint), so
+    that the architecture's notebook and notebook 09 show the same choice. A run outside the zoo chooses here."""
+    from .viz.signature import choose_readings, training_clips_with_masks
+    fp = run.metrics.get("fingerprint")
+    path = Path(run.checkpoint).parent / "readings.json" if run.checkpoint is not None else None
+    key = {"fingerprint": fp, "train_clips": train_clips, "seed": seed}
+    if path is not None and path.is_file():
+        try:
+            kept = json.loads(path.read_text())
+            if kept.get("key") == key:
+                return {m: {**r, "grid": tuple(r["grid"])} for m, r in kept["readings"].items()}
+        except (OSError, ValueError, AttributeError, KeyError):
+            pass                                   # unreadable: chosen again and rewritten
+    readings = choose_readings(run.model.eval(), training_clips_with_masks(run.datasets()[1], train_clips, seed=seed))
+    if path is not None and fp:
+        try:
+            path.write_text(json.dumps({"key": key, "readings": readings}, indent=1))
+        except OSError:
+            pass                                   # a read-only zoo: the choice is made again next time
+    return readings
+
+
 def plot_history(histories: dict, title: str = "", chance: float | None = None):
     """Training loss and validation top-1 over every epoch, one line per run ({label: history rows})."""
     import matplotlib.pyplot as plt

@@ -254,11 +254,12 @@ def choose_readings(model: nn.Module, samples, min_cells: int = MIN_CELLS) -> di
     sums: dict[str, list] = {}
     info: dict[str, dict] = {}
     prior = [0.0, 0.0]
+    device = next(model.parameters()).device
     for clip, _, masks in samples:
         centre = S.centre_prior(tuple(masks.shape))
         prior[0] += S.pointing_game(centre, masks)
         prior[1] += S.energy_in_mask(centre, masks)
-        for label, v in candidate_maps(model, clip[None]).items():
+        for label, v in candidate_maps(model, clip[None].to(device)).items():
             if not _readable(v, min_cells):
                 continue
             info[label] = v
@@ -352,10 +353,11 @@ def training_clips_with_masks(val_dataset, n: int, seed: int = 0):
 
 def mechanism_report(model: nn.Module, val_dataset, mechanisms=None, untrained: nn.Module | None = None,
                      clips: int = 24, train_clips: int = 48, ig_steps: int = 4, seed: int = 0, device="cpu",
-                     draw: bool = True) -> dict:
+                     draw: bool = True, readings: dict | None = None) -> dict:
     """The map that carries a mechanism on a trained model, chosen, scored and drawn (notebooks 03-07):
 
-    1. `choose_readings` on `train_clips` clips of the train split (the readings of `mechanisms`, default all);
+    1. `choose_readings` on `train_clips` clips of the train split (or the choice `readings` made so before), the
+       readings of `mechanisms` (default all);
     2. the pointing game and energy in mask of those readings on `clips` validation clips, beside the same readings
        of `untrained` (the same architecture built and never trained, when given), Integrated Gradients and the
        centre prior (`pointing_game_table`);
@@ -365,7 +367,8 @@ def mechanism_report(model: nn.Module, val_dataset, mechanisms=None, untrained: 
     import numpy as np
 
     from .plots import maps_over_frames
-    readings = choose_readings(model, training_clips_with_masks(val_dataset, train_clips, seed=seed))
+    if readings is None:
+        readings = choose_readings(model, training_clips_with_masks(val_dataset, train_clips, seed=seed))
     if mechanisms is not None:
         keep = [mechanisms] if isinstance(mechanisms, str) else list(mechanisms)
         readings = {m: r for m, r in readings.items() if m in keep}
