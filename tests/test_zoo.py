@@ -333,9 +333,9 @@ def test_zoo_trains_models_at_once_in_child_processes(smoke_data, tmp_path, monk
         assert any(l.startswith(f"[{n:13s}] threads {max(1, zoo.cpu_cores() // 2)}") for l in lines), lines
 
     monkeypatch.setattr(zoo, "_child_command", lambda name, *a: [sys.executable, "-c", "print('no data'); exit(3)"])
-    with pytest.raises(RuntimeError, match="training r2plus1d_nano failed .exit status 3"):
+    with pytest.raises(RuntimeError, match="training (r2plus1d|sifa)_nano failed .exit status 3"):
         zoo.train_zoo(smoke_data, models=list(recs), ckpt_root=tmp_path / "other", jobs=2, log=lines.append)
-    assert "[r2plus1d_nano] no data" in lines
+    assert "[r2plus1d_nano] no data" in lines and "[sifa_nano    ] no data" in lines   # both had started
 
 
 def test_loader_workers_give_a_gpu_run_its_cores():
