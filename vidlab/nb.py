@@ -147,10 +147,10 @@ def map_readings(run, train_clips: int = 48, seed: int = 0) -> dict:
     """The readings of `run`'s own maps chosen on `train_clips` training clips (`vidlab.viz.signature.
     choose_readings`), made once per zoo run and kept beside it (`readings.json`, keyed by the run's fingerprint), so
     that the architecture's notebook and notebook 09 show the same choice. A run outside the zoo chooses here."""
-    from .viz.signature import choose_readings, training_clips_with_masks
+    from .viz.signature import READINGS_VERSION, choose_readings, training_clips_with_masks
     fp = run.metrics.get("fingerprint")
     path = Path(run.checkpoint).parent / "readings.json" if run.checkpoint is not None else None
-    key = {"fingerprint": fp, "train_clips": train_clips, "seed": seed}
+    key = {"fingerprint": fp, "train_clips": train_clips, "seed": seed, "readings": READINGS_VERSION}
     if path is not None and path.is_file():
         try:
             kept = json.loads(path.read_text())

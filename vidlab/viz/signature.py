@@ -8,7 +8,8 @@ into every **reading** the course considers, each a heat map over the input fram
 |-------------------------------------|-----------------------------------------------------------------------------|
 | modulator (Video-FocalNet)          | ‖m‖ over channels (FocalNet's Fig. 4), the gate of each focal level, ‖m_t‖  |
 | token attention (Mobile-Former)     | Mobile->Former and Former->Mobile attention, mean over tokens and per token |
-| local / global attention (DualFormer)| attention *received*: inside each LW-MSA window; by GP-MSA's fine keys     |
+| local / global attention (DualFormer)| attention *received*: inside each LW-MSA window; by GP-MSA's fine keys; per |
+|                                     | query, the largest weight it gives one key (how concentrated it attends)    |
 | alignment (ILA)                     | the mask on the patch grid; the mask and the point at pixel resolution      |
 | offsets, motion map (SIFA)          | mean offset length; weight of the centre neighbour; the motion-salient map  |
 | attention rollout (ViT, class token)| rollout (Abnar & Zuidema 2020) read from the class token                    |
@@ -69,6 +70,7 @@ def _module(model: nn.Module, key: str) -> nn.Module | None:
 # --------------------------------------------------------------------------------------------------------------
 
 MIN_CELLS = 8          # a map a student can read has at least 8x8 cells per frame at the model's input
+READINGS_VERSION = 2   # bump when the set of readings changes: a choice kept beside a zoo run is then made again
 _KINDS = ["modulator", "modulator_temporal", "gates", "token_attention", "attention", "alignment_points",
           "alignment_masks", "offsets", "motion_map", "neighbour_weights"]
 # the mechanism each kind shows, in the words of the course
@@ -150,7 +152,7 @@ def candidate_maps(model: nn.Module, clip: torch.Tensor, only=None) -> "OrderedD
     A reading is one choice of layer, head or token mean, level and sign: Video-FocalNet's modulator norm and its
     gates per focal level in every block; Mobile-Former's token attention in both directions, mean over tokens and
     per token, at every bridge; DualFormer's local attention received inside the windows and global attention
-    received by the fine pooled keys, at every block; ILA's alignment mask on its patch grid and at pixel
+    received by the fine pooled keys, and per query the largest weight it gives one key, at every block; ILA's alignment mask on its patch grid and at pixel
     resolution from the continuous points, and the points; SIFA's offset length, motion map and neighbour
     weights at every SIFA block; attention rollout for a ViT with a class token. `choose_readings` picks one per
     mechanism on training clips; `signature_maps` returns the chosen (or default) ones. `only` (labels): draw just
@@ -187,13 +189,17 @@ def candidate_maps(model: nn.Module, clip: torch.Tensor, only=None) -> "OrderedD
             _token_readings(out, key, v, mod, shape, where)
         elif kind == "attention" and mod is not None and id(mod) in grids:   # DualFormer
             _, D, H, W, _ = grids[id(mod)]
+            mech = "global attention" if hasattr(mod, "pyramid_grids") else "local attention"
             if hasattr(mod, "pyramid_grids"):      # GP-MSA: attention received by the fine pooled keys
                 fine = mod.pyramid_grids((D, H, W))[0]
                 recv = v.mean((1, 2))[:, : math.prod(fine)].reshape(-1, *fine)
-                _reading(out, f"global attention received · {where}", recv, shape, "global attention", key)
+                _reading(out, f"global attention received · {where}", recv, shape, mech, key)
             else:                                  # LW-MSA: attention received inside each local window
                 recv = _window_received(v.mean(1), (D, H, W), mod.effective_window((D, H, W)))
-                _reading(out, f"local attention received · {where}", recv, shape, "local attention", key)
+                _reading(out, f"local attention received · {where}", recv, shape, mech, key)
+            # the query side, on the token grid: the largest weight each query gives one key (low: it spreads)
+            _reading(out, f"largest {mech} weight of each query · {where}", v.mean(1).amax(-1).reshape(-1, D, H, W),
+                     shape, mech, key)
         elif kind == "attention" and v.ndim == 4 and v.shape[-1] == v.shape[-2] and v.shape[0] == shape[0] \
                 and not hasattr(mod, "pyramid_grids"):
             square.append(key)
@@ -233,7 +239,8 @@ def default_readings(candidates: dict, min_cells: int = MIN_CELLS) -> list[str]:
     chosen = []
     for mech in MECHANISMS:
         plain = [k for k, v in candidates.items() if v["mechanism"] == mech and v["polarity"] == "high"
-                 and "token" not in v and not k.startswith(("gate", "temporal", "weight of", "alignment point"))]
+                 and "token" not in v and not k.startswith(("gate", "temporal", "weight of", "alignment point",
+                                                            "largest"))]
         if not plain:
             continue
         readable = [k for k in plain if _readable(candidates[k], min_cells)]
