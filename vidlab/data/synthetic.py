@@ -386,8 +386,6 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
     frames = np.empty((T, S, S, 3), np.uint8)
     n_act = len(scene["actors"])
     masks = np.zeros((n_act, T, S, S) if ground_truth else (n_act, 0, 0, 0), bool)
-    boxes = np.zeros((T, n_act, 4), np.float32)
-    centres = np.zeros((T, n_act, 2), np.float32)
     dboxes = np.zeros((T, len(scene["distractors"]), 4), np.float32)
 
     def poly(o, i):
@@ -437,6 +435,16 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         frames[i] = np.clip(img, 0, 255, out=img)
     if not ground_truth:
         return frames, None
+    return frames, _clip_ground_truth(scene, jit, masks, dboxes, reversed_, S)
+
+
+def _clip_ground_truth(scene: dict, jit: np.ndarray, masks: np.ndarray, dboxes: np.ndarray, reversed_: bool,
+                       S: int) -> dict:
+    """The sidecar of a rendered clip: the actors' boxes, visibility, packed masks (n, T, S, S), centres, angles and
+    scales, the distractors' boxes, the camera jitter, and what identifies the scene."""
+    n_act, T = masks.shape[:2]
+    boxes = np.zeros((T, n_act, 4), np.float32)
+    centres = np.zeros((T, n_act, 2), np.float32)
     for k, o in enumerate(scene["actors"]):
         centres[:, k, 0] = (o["x"] + jit[:, 0]) * S
         centres[:, k, 1] = (o["y"] + jit[:, 1]) * S
@@ -456,7 +464,7 @@ def render_clip(name: str, rng: np.random.Generator, cfg: SynthConfig, frame_ind
         "frame_size": np.array([S, S]),
         "version": np.array(GT_VERSION),
     }
-    return frames, gt
+    return gt
 
 
 def _box(m):
