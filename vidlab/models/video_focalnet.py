@@ -24,8 +24,9 @@ so the official state dict loads unchanged (`checkpoint_filter_fn` is a checked 
 
 The design space of the paper (Sec. 4.3, Table 6) is one argument, ``design``:
   * ``"parallel"``   (default, released): spatial and temporal modulators both from LN(x), one query.
-  * ``"sequential"`` (factorised): the spatial modulation runs first; the temporal contexts are aggregated from its
-    output q * M_s, which is then modulated by M_t. Same parameters as parallel, different data flow.
+  * ``"sequential"``: inside each block the spatial modulation runs first; the temporal contexts are aggregated from
+    its output q * M_s, which is then modulated by M_t. Same parameters as parallel, different data flow (not the
+    paper's "factorised" design, which splits the network into a spatial and a temporal part).
     No code was released for it; this wiring is vidlab's reading of the paper's figure.
   * ``"spatial"``    spatial-only: a 2D FocalNet applied to each frame, time enters only in the final mean.
 And ``temporal_conv="depthwise"`` makes the temporal focal convolutions depthwise (groups = C) instead of the
@@ -306,7 +307,7 @@ class VideoFocalNetConfig:
     focal_factor: int = 2                   # kernel grows by this per level: 3, 5, ...
     drop_rate: float = 0.0                  # dropout after proj / in the MLP (0 in all releases)
     drop_path_rate: float = 0.2             # stochastic depth, linear 0 -> rate over all blocks
-    design: str = "parallel"                # "parallel" (released) | "sequential" (factorised) | "spatial" (2D only)
+    design: str = "parallel"                # "parallel" (released) | "sequential" (within a block) | "spatial" (2D)
     temporal_conv: str = "dense"            # "dense" (released, mixes channels) | "depthwise" (teaching variant)
     use_postln_in_modulation: bool = False  # official option: LayerNorm on q * M_s * M_t before proj (off in releases)
     normalize_modulator: bool = False       # official option: contexts divided by focal_level + 1 (off in releases)
@@ -443,7 +444,8 @@ _PAPER = "Wasim et al., Video-FocalNets: Spatio-Temporal Focal Modulation for Vi
 _URL = "https://arxiv.org/abs/2307.06947 ; https://github.com/TalalWasim/Video-FocalNets"
 _CONV = "thop MACs per view (called GFLOPs), 8x224x224, 4 clips x 3 crops at test"
 _NOTES = ("Parallel spatio-temporal focal modulation as released; temporal focal convs are dense (channel-mixing) "
-          "in the code, ~44% of params and MACs. Official input layout (B,T,3,H,W); vidlab permutes. "
+          "in the code (34.8% of Video-FocalNet-T's parameters; the whole temporal branch 43.6% of its parameters and 44% "
+          "of its MACs). Official input layout (B,T,3,H,W); vidlab permutes. "
           "Drop path drops whole frames (B*T batch).")
 
 
