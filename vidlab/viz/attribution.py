@@ -142,13 +142,18 @@ def rollout_to_clip(rollout: torch.Tensor, grid: tuple[int, int, int], clip_shap
 def randomize_weights(model: nn.Module, seed: int = 0, top_down: int | None = None) -> nn.Module:
     """Sanity check of Adebayo et al. 2018: re-initialise parameters (all, or the last `top_down` parameter
     tensors), in place. Maps that do not change afterwards do not explain the model."""
-    g = torch.Generator().manual_seed(seed)
     params = list(model.parameters())
-    chosen = params if top_down is None else params[-top_down:]
-    for p in chosen:
-        std = p.float().std().item() if p.numel() > 1 else 0.02
-        p.copy_(torch.randn(p.shape, generator=g).to(p.dtype) * (std if std > 0 else 0.02))
+    reinit_(params if top_down is None else params[-top_down:], torch.Generator().manual_seed(seed))
     return model
+
+
+@torch.no_grad()
+def reinit_(params, generator: torch.Generator) -> None:
+    """Draw each tensor of `params` afresh, in place: Gaussian with the tensor's own standard deviation (0.02 for a
+    constant or a scalar), so every layer keeps its scale and loses what it learned."""
+    for p in params:
+        std = p.float().std().item() if p.numel() > 1 else 0.02
+        p.copy_(torch.randn(p.shape, generator=generator).to(p.dtype) * (std if std > 0 else 0.02))
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -315,16 +315,20 @@ def last_5d_layer(model: nn.Module, clip: torch.Tensor) -> str | None:
         if (isinstance(out, torch.Tensor) and out.ndim == 5 and out.shape[0] == clip.shape[0] and out.shape[1] > 3
                 and out.shape[-1] > 1 and out.shape[-2] > 1 and name and not name.startswith(stem)):
             found.append(name)
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    _forward_with_hooks(model, clip, [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)])
+    return found[-1] if found else None
+
+
+def _forward_with_hooks(model: nn.Module, clip: torch.Tensor, handles: list) -> None:
+    """One forward pass in eval mode without gradients, then the hooks `handles` removed and the mode restored."""
     was_training = model.training
     try:
         with torch.no_grad():
             model.eval()(clip)
     finally:
-        for h in hs:
+        for h in handles:
             h.remove()
         model.train(was_training)
-    return found[-1] if found else None
 
 
 def clips_with_masks(dataset, indices) -> list[tuple[torch.Tensor, int, torch.Tensor]]:
@@ -483,15 +487,15 @@ def forward_order(model: nn.Module, clip: torch.Tensor) -> list[str]:
         return name
 
     owners = [(n, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
-    hooks = [m.register_forward_pre_hook(lambda mod, args, b=block_of(n): order.append(b) if b not in order else None)
-             for n, m in owners]
-    try:
-        with torch.no_grad():
-            model.eval()(clip)
-    finally:
-        for h in hooks:
-            h.remove()
+    _forward_with_hooks(model, clip, [m.register_forward_pre_hook(
+        lambda mod, args, b=block_of(n): order.append(b) if b not in order else None) for n, m in owners])
     return order
+
+
+def block_parameters(model: nn.Module, block: str) -> list:
+    """The parameters of a block named by `forward_order` (each tensor once)."""
+    members = [m for n, m in model.named_modules() if n == block or n.startswith(block + ".")]
+    return list({id(p): p for m in members for p in m.parameters(recurse=False)}.values())
 
 
 @torch.no_grad()
@@ -507,17 +511,14 @@ def cascading_randomisation(model: nn.Module, clip: torch.Tensor, readings=None,
 
     import pandas as pd
 
-    from .attribution import rank_correlation
+    from .attribution import rank_correlation, reinit_
     base = signature_maps(model, clip, readings)
     labels = list(base)
     net = copy.deepcopy(model).eval()
     g = torch.Generator().manual_seed(seed)
     rows = []
     for step, block in enumerate(reversed(forward_order(net, clip)), start=1):
-        members = [m for n, m in net.named_modules() if n == block or n.startswith(block + ".")]
-        for p in {id(p): p for m in members for p in m.parameters(recurse=False)}.values():
-            std = p.float().std().item() if p.numel() > 1 else 0.02
-            p.copy_(torch.randn(p.shape, generator=g).to(p.dtype) * (std if std > 0 else 0.02))
+        reinit_(block_parameters(net, block), g)
         now = signature_maps(net, clip, labels)
         for k in labels:
             rows.append({"step": step, "randomised": block, "map": k,
