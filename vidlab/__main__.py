@@ -75,20 +75,6 @@ def _check_model(name: str) -> None:
                           + (f"did you mean {', '.join(near)}?" if near else "`vidlab models` lists them"))
 
 
-def _build_model(name: str, **kwargs):
-    """create_model, with a model's refusal of the input (ILA needs >= 2 frames, Video-FocalNet sizes divisible
-    by 32, ViT sizes by the patch) turned into one line naming the arguments."""
-    from .models import create_model
-    try:
-        return create_model(name, **kwargs)
-    except (ValueError, AssertionError) as e:
-        if isinstance(e, VidlabError):
-            raise
-        given = ", ".join(f"--{k.replace('num_', '').replace('img_', '')} {v}"
-                          for k, v in kwargs.items() if k in ("num_frames", "img_size"))
-        raise ConfigError(f"--model {name} cannot take {given}: {e}") from None
-
-
 def _check_device(text: str) -> None:
     from .utils import resolve_device
     try:
@@ -170,8 +156,9 @@ def cmd_profile(args) -> int:
     from .utils import resolve_device
     _check_model(args.model)
     _check_device(args.device)
-    model = _build_model(args.model, num_classes=args.num_classes, num_frames=args.frames,
-                         img_size=args.size).eval()
+    from .run import build_model
+    model = build_model(args.model, dict(num_classes=args.num_classes, num_frames=args.frames,
+                                         img_size=args.size)).eval()
     shape = (args.batch_size, 3, args.frames, args.size, args.size)
     c = complexity(model, shape)
     print(f"{args.model}  input {'x'.join(map(str, shape))}")
@@ -273,7 +260,7 @@ def _load_for_eval(path: str):
 
 def cmd_eval(args) -> int:
     from .models import model_info
-    from .run import _input_problem, eval_dataset, reversed_pairs
+    from .run import eval_dataset, input_problem, reversed_pairs
     from .train import Trainer, TrainConfig, frame_order_test
 
     if not Path(args.checkpoint).is_file():
@@ -287,7 +274,7 @@ def cmd_eval(args) -> int:
     data_meta = (ckpt.get("meta") or {}).get("data", {})
     frames = args.frames or data_meta.get("num_frames") or ckpt["meta"]["model_args"]["num_frames"]
     size = args.size or data_meta.get("img_size") or ckpt["meta"]["model_args"]["img_size"]
-    problem = _input_problem(model, frames, size)
+    problem = input_problem(model, frames, size)
     if problem:
         trained = ckpt["meta"]["model_args"]
         raise ConfigError(f"argument --frames/--size: {args.checkpoint} holds {ckpt['model_name']} trained on "

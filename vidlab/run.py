@@ -196,7 +196,7 @@ def preload_views(dataset, rec: Recipe, max_bytes: float = 256e6):
 # 2. The model, and whether it can take the recipe's clip
 # --------------------------------------------------------------------------------------------------------------
 
-def _input_problem(model: nn.Module, frames: int, size: int) -> str:
+def input_problem(model: nn.Module, frames: int, size: int) -> str:
     """'' when `model` takes a clip of frames x size x size, else its own reason (one forward pass, no gradients)."""
     was_training = model.training
     model.eval()
@@ -238,7 +238,7 @@ def check_input(name: str, model: nn.Module, model_args: dict) -> None:
     """One line, before any training, when the model cannot take the recipe's clip, or takes a crop smaller than
     one cell of its coarsest feature map (a 7-px crop runs through a 32-fold downsampling, but learns nothing)."""
     frames, size = model_args["num_frames"], model_args["img_size"]
-    problem = _input_problem(model, frames, size)
+    problem = input_problem(model, frames, size)
     if problem:
         raise ConfigError(f"--model {name} cannot take --frames {frames}, --size {size}: {problem}")
     least = _downsampling(name, model_args) if size < 64 else 1
