@@ -928,3 +928,13 @@ def test_every_phase_of_a_run_reports_progress_and_an_eta(smoke_data, tmp_path, 
     assert zoo._ProgressFile(tmp_path / "events.jsonl").read() == events       # the parent reads the same data
     rc, out, err = cli_train_vit(smoke_data, tmp_path / "r", capsys)
     assert rc == 0 and "vit_joint_nano: training 0/1 epochs" in out and "vit_joint_nano: training 1/1 epochs" in out
+
+
+def test_zoo_status_without_the_default_dataset_generates_nothing(tmp_path, monkeypatch, capsys):
+    # a status query reports; it must not start generating the default synthetic set where it is missing
+    data = tmp_path / "synthetic"
+    monkeypatch.setenv("VIDLAB_DATA", str(data))
+    rc, out, err = cli(["zoo", "--data", str(data), "--ckpt", str(tmp_path / "ck"), "--models", "r2plus1d_nano",
+                        "--status"], capsys)
+    assert rc == 0 and not data.exists(), err
+    assert "no dataset at" in out and "r2plus1d_nano" in out and "missing" in out

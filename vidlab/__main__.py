@@ -374,6 +374,12 @@ def cmd_zoo(args) -> int:
     _check_out(str(_ckpt_root(args.ckpt)), "--ckpt")
     root = Path(args.data)
     if not (root / "classes.txt").is_file():
+        if args.status:      # a status query changes nothing on disk: it does not generate the default set
+            names = args.models or [n for n in known if n.endswith("_nano")]
+            print(f"no dataset at {root} yet (`vidlab zoo` generates the default synthetic set there first)")
+            for name in names:
+                print(f"{name:28s} missing")
+            return 0
         if Path(args.data) == Path(os.environ.get("VIDLAB_DATA", "data/synthetic")) and not root.exists():
             from .data import make_synthetic
             print(f"no dataset at {root}: generating the default synthetic set ...")
