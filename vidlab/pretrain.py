@@ -4,7 +4,7 @@ Every architecture of the course is meant to start from an image model: Video-Fo
 weights, ILA from CLIP, SIFA-Net from an ImageNet ResNet, DualFormer and Video Mobile-Former from ImageNet
 classifiers. From scratch, a model that only ever sees motion classes must find out *what is where in a frame*
 and *how it moves* at the same time, and some designs sit at chance for many epochs before they do
-(docs/benchmarks.md). Frame pretraining gives them the first half beforehand, without the class labels and
+(docs/findings.md). Frame pretraining gives them the first half beforehand, without the class labels and
 without motion:
 
     the same architecture, built for still clips (`num_frames` copies of one frame; `model` build overrides, e.g.

@@ -83,15 +83,16 @@ class Recipe:
     model, timm keeps per-variant metadata beside the variant; vidlab keeps both beside the registration).
 
     Any field can be overridden (`recipe.replace(lr=1e-3)`, or a `vidlab train` flag); the run's metrics.json records
-    the recipe that ran. Only the `_nano` sizes carry a measured recipe (on the synthetic set, docs/benchmarks.md);
-    a paper variant gets the generic one below, a starting point for fine-tuning, not a reproduction of the paper.
+    the recipe that ran. Only the `_nano` sizes carry a measured recipe (on the synthetic set: docs/benchmarks.md;
+    how each was found: docs/findings.md); a paper variant gets the generic one below, a starting point for
+    fine-tuning, not a reproduction of the paper.
     """
     optimizer: str = "adamw"          # AdamW, no decay on norms, biases, embeddings and tokens
     adam_eps: float = 1e-8            # AdamW's epsilon, added to sqrt(v) in each parameter's step (PyTorch's
                                       # default). A from-scratch Video-FocalNet starts with gradients of 1e-9 to
                                       # 1e-8 in its modulation (q * M_s * M_t: three small factors), which 1e-8
                                       # cuts to a third of the lr or less; the Video-FocalNet, DualFormer and ILA
-                                      # nano recipes use 1e-12 (docs/benchmarks.md, notebook 03)
+                                      # nano recipes use 1e-12 (docs/findings.md, notebook 03)
     lr: float = 1e-3                  # peak learning rate (linear warm-up, then cosine to min_lr)
     min_lr: float = 1e-5
     warmup_epochs: float = 1.0

@@ -150,7 +150,8 @@ class InterFrameAttention(nn.Module):
             raise ValueError(f"msm must be 'code' or 'paper', got {msm!r}")
         self.dim, self.kernel_size, self.dilation = dim, kernel_size, dilation
         self.deformable, self.msm, self.softmax = deformable, msm, softmax
-        # regular grid: unfold measured faster than grid_sample (docs/benchmarks.md); deformable needs grid_sample
+        # regular grid: unfold measured faster than grid_sample (docs/benchmarks.md, SIFA; docs/findings.md);
+        # deformable needs grid_sample
         self.impl = impl if impl != "auto" else ("grid_sample" if deformable else "unfold")
         K = kernel_size * kernel_size
         if deformable:
@@ -814,8 +815,7 @@ def sifa_swin_base(num_classes=400, num_frames=64, img_size=224, **overrides):
 # (each batch of 8 doubled with the same clips played backwards under the partner class's label: the steps and
 # compute of 1,920 clips in batches of 16, half the rendering): without it the model tells no direction apart for a
 # run-dependent number of epochs (a 55-65 % plateau). lr 1.5e-3: at 3e-3 the epoch at which it finds the direction
-# is left to chance (docs/benchmarks.md, "SIFA-Net: every batch also played backwards", "SIFA-Net at half the peak
-# lr").
+# is left to chance (docs/findings.md, SIFA-Net: "Every batch also played backwards", "Peak lr 1.5e-3").
 @register_model(recipe=Recipe(lr=1.5e-3, epochs=40, batch_size=8, num_frames=8, img_size=64, stream_clips=960,
                               reversal_pairs=True),
                 converter=checkpoint_filter_fn, info=ModelInfo(
