@@ -53,6 +53,13 @@ def test_profile_prints_params_macs_flops_and_latency(capsys):
     assert "latency" in out and " ms " in out
 
 
+@pytest.mark.parametrize("name", ["vit_joint_nano", "r2plus1d_nano"])
+def test_profile_without_frames_and_size_counts_a_nano_at_its_recipes_input(capsys, name):
+    rec = vidlab.models.get_recipe(name)
+    rc, out, _ = run(["profile", "--model", name, "--num-classes", "5", "--iters", "0"], capsys)
+    assert rc == 0 and f"input 1x3x{rec.num_frames}x{rec.img_size}x{rec.img_size}" in out, out
+
+
 @pytest.mark.parametrize("argv, arg", [
     (["train", "--model", "vit_joint_nano", "--data", "{tmp}", "--epochs", "0", "--out", "{tmp}/r"], "--epochs"),
     (["train", "--model", "vit_joint_nano", "--data", "{tmp}", "--epochs", "1", "--out", "{tmp}/r", "--lr", "-1"],

@@ -1,7 +1,7 @@
 """vidlab: efficient video recognition, built block by block.
 
     import vidlab
-    model = vidlab.create_model("video_focalnet_nano", num_classes=10, img_size=128)
+    model = vidlab.create_model("video_focalnet_nano", num_classes=10)   # its recipe's input: 8x32x32
     with vidlab.viz.capture(model) as maps:
         logits = model(clip)          # clip: (B, 3, T, H, W)
 """

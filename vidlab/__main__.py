@@ -1,7 +1,7 @@
 """The `vidlab` command line (also `python -m vidlab`).
 
     vidlab models                                   the registered models and their paper facts
-    vidlab profile --model vit_joint_nano --frames 8 --size 128
+    vidlab profile --model vit_joint_nano            at the model's own input (a _nano's: its recipe's)
     vidlab train --model vit_joint_nano --data data/synthetic --epochs 10 --out runs/joint
     vidlab train ... --resume runs/joint/last.pt    continue a stopped run exactly
     vidlab eval --checkpoint runs/joint/best.pt --data data/synthetic --views 2x3
@@ -159,7 +159,9 @@ def cmd_profile(args) -> int:
     from .run import build_model
     model = build_model(args.model, dict(num_classes=args.num_classes, num_frames=args.frames,
                                          img_size=args.size)).eval()
-    shape = (args.batch_size, 3, args.frames, args.size, args.size)
+    # --frames / --size left out: the model's own input (a _nano's is its recipe's, the one it trains at)
+    frames, size = args.frames or model.cfg.num_frames, args.size or model.cfg.img_size
+    shape = (args.batch_size, 3, frames, size, size)
     c = complexity(model, shape)
     print(f"{args.model}  input {'x'.join(map(str, shape))}")
     print(c.summary(depth=args.depth))
@@ -522,8 +524,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="params, MACs/FLOPs and latency of a model")
     p.add_argument("--model", required=True, help="registered model name (see `vidlab models`)")
-    p.add_argument("--frames", type=_positive_int, default=8, help="frames per clip (default 8)")
-    p.add_argument("--size", type=_positive_int, default=224, help="frame height = width in pixels (default 224)")
+    p.add_argument("--frames", type=_positive_int,
+                   help="frames per clip (default: the model's own; a _nano's recipe's)")
+    p.add_argument("--size", type=_positive_int,
+                   help="frame height = width in pixels (default: the model's own; a _nano's recipe's)")
     p.add_argument("--num-classes", type=_positive_int, default=400, help="classifier size (default 400)")
     p.add_argument("--batch-size", type=_positive_int, default=1)
     p.add_argument("--iters", type=_non_negative_int, default=10, help="timed forward passes; 0 skips latency")

@@ -1,6 +1,6 @@
 """vidlab.models: the registry and the five architectures (plus baselines).
 
-    vidlab.create_model("video_focalnet_nano", num_classes=10, num_frames=8, img_size=128)
+    vidlab.create_model("video_focalnet_nano", num_classes=10)    # a _nano is built at its recipe's input (8x32x32)
 """
 from __future__ import annotations
 

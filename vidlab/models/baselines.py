@@ -286,7 +286,7 @@ class R2Plus1dConfig:
     img_size: int = 112
     in_chans: int = 3
     stem_mid: int = 45                 # hidden width of the factorised 3×7×7 stem (45 in R(2+1)D-18)
-    stem_stride: int = 2               # spatial stride of the stem (4 in the nano size: 128² clips, CPU budget)
+    stem_stride: int = 2               # spatial stride of the stem (4 in the nano size: CPU budget; its recipe trains at 8x64²)
     widths: tuple = (64, 128, 256, 512)
     depths: tuple = (2, 2, 2, 2)
     drop_rate: float = 0.0             # dropout before the head
