@@ -96,8 +96,8 @@ def check_results(stem: str, r: dict) -> None:
         assert r["capture_shapes"]["layer2.1.sifa.offsets"][1:3] == [9, 2]
     elif stem == "08_train_and_compare":
         names = {row["model"] for row in r["leaderboard"]}
-        assert {"video_focalnet_nano", "video_mobileformer_nano", "dualformer_nano", "ila_nano", "sifa_nano",
-                "vit_joint_nano", "vit_divided_nano", "r2plus1d_nano"} <= names, names
+        assert {"video_focalnet_nano", "video_mobileformer_nano", "dualformer_nano", "ila_nano", "ila_token_nano", "sifa_nano",
+                "vit_joint_nano", "vit_divided_nano", "r2plus1d_nano", "r2plus1d_small_nano"} <= names, names
         for row in r["leaderboard"]:
             assert 0 <= row["top1"] <= 100 and row["GFLOPs_per_view"] > 0 and row["params_M"] > 0
             assert row["epochs"] >= 1 and row["infer_clips_per_s"] > 0

@@ -13,6 +13,7 @@ EXPECTED = {
     "video_mobileformer_nano": {"token attention"},
     "dualformer_nano": {"local attention", "global attention"},
     "ila_nano": {"alignment"},
+    "ila_token_nano": {"alignment"},
     "sifa_nano": {"offsets", "motion map"},
     "vit_joint_nano": {"attention rollout"},
 }

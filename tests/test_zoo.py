@@ -21,7 +21,7 @@ TINY = dict(epochs=2, batch_size=4, num_frames=4, img_size=32, stream_clips=16, 
 def test_every_nano_carries_its_own_measured_recipe():
     from vidlab.models import ARCHITECTURES
     names = [n for n in vidlab.list_models("*_nano") if vidlab.model_info(n)["arch"] in ARCHITECTURES]
-    assert len(names) == 8
+    assert len(names) == 10
     for name in names:
         rec = get_recipe(name)
         assert rec != Recipe(), f"{name} has only the generic recipe"

@@ -827,3 +827,18 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
 def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> ILA:
     return _build(ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
                             point_hidden=32, head_drop=0.0), num_classes, num_frames, img_size, overrides)
+
+
+@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
+                              pretrain={"num_frames": 2}),   # ila_nano's recipe, unchanged
+                info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano, the paper's token mode (vidlab teaching size)",
+                               views="1x1", notes="ila_nano with ila_mode='token' (paper Sec. 3, slides 'Block "
+                               "design'): each frame's aligned map is averaged into one mutual-information token "
+                               "that joins the frame's spatial self-attention and is dropped after it; no residual "
+                               "streams, so the window's position is what carries the pair into the attention. "
+                               "Trained with ila_nano's recipe; no official weights exist for this mode.",
+                               mean=CLIP_MEAN, std=CLIP_STD))
+def ila_token_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> ILA:
+    return _build(ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
+                            point_hidden=32, head_drop=0.0, ila_mode="token"), num_classes, num_frames, img_size,
+                  overrides)
