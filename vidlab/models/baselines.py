@@ -380,7 +380,8 @@ def vit_joint_base(num_classes: int = 400, num_frames: int = 8, img_size: int = 
                                                                        num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600),
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
+                              pretrain={"num_frames": 2}),   # frame pretraining, as the designs start from
                 info=ModelInfo(**_VIVIT, variant="ViT nano (96 wide, 4 blocks, 4 heads), joint attention, tubelet 2x4x4",
                                notes="vidlab's teaching size: 256+1 tokens at 8x32², trains on a CPU in minutes."))
 def vit_joint_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> VideoViT:
@@ -400,7 +401,8 @@ def vit_divided_base(num_classes: int = 400, num_frames: int = 8, img_size: int 
                                                                          depth=12, num_heads=12), **overrides})
 
 
-@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600),
+@register_model(recipe=Recipe(lr=5e-4, epochs=10, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
+                              pretrain={"num_frames": 2}),   # frame pretraining, as the designs start from
                 info=ModelInfo(**_TIMESFORMER, variant="TimeSformer nano (96 wide, 4 blocks, 4 heads), tubelet 2x4x4",
                                notes="vidlab's teaching size; same tokens as vit_joint_nano so the two differ only "
                                      "in the attention."))
