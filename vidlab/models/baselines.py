@@ -419,10 +419,13 @@ def r2plus1d_18(num_classes: int = 400, num_frames: int = 16, img_size: int = 11
     return R2Plus1d(R2Plus1dConfig(num_classes=num_classes, num_frames=num_frames, img_size=img_size, **overrides))
 
 
+_R2PLUS1D_NANO_RECIPE = Recipe(lr=3e-3, epochs=10, batch_size=16, num_frames=8, img_size=64, stream_clips=960)
+
+
 @register_model(info=ModelInfo(
     **_R2PLUS1D, variant="R(2+1)D nano (widths 16-128, one block per stage, stem stride 4)",
     notes="vidlab's teaching size; trains on a CPU in minutes."),
-    recipe=Recipe(lr=3e-3, epochs=10, batch_size=16, num_frames=8, img_size=64, stream_clips=960))
+    recipe=_R2PLUS1D_NANO_RECIPE)
 def r2plus1d_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 64, **overrides) -> R2Plus1d:
     cfg = {**dict(stem_mid=12, stem_stride=4, widths=(16, 32, 64, 128), depths=(1, 1, 1, 1)), **overrides}
     return R2Plus1d(R2Plus1dConfig(num_classes=num_classes, num_frames=num_frames, img_size=img_size, **cfg))
@@ -432,7 +435,7 @@ def r2plus1d_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 6
     **_R2PLUS1D, variant="R(2+1)D nano at Video Mobile-Former nano's cost (widths 8-60, stem 6)",
     notes="r2plus1d_nano with its widths and stem scaled so that its MACs per clip at its recipe's input (8x64²) "
           "equal video_mobileformer_nano's at that model's (8x32²): the equal-cost baseline of notebook 04."),
-    recipe=Recipe(lr=3e-3, epochs=10, batch_size=16, num_frames=8, img_size=64, stream_clips=960))   # r2plus1d_nano's
+    recipe=_R2PLUS1D_NANO_RECIPE)   # r2plus1d_nano's
 def r2plus1d_small_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 64, **overrides) -> R2Plus1d:
     cfg = {**dict(stem_mid=6, stem_stride=4, widths=(8, 14, 30, 60), depths=(1, 1, 1, 1)), **overrides}
     return R2Plus1d(R2Plus1dConfig(num_classes=num_classes, num_frames=num_frames, img_size=img_size, **cfg))

@@ -816,8 +816,17 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
                             text_width=768, text_heads=12), num_classes, num_frames, img_size, overrides)
 
 
-@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
-                              pretrain={"num_frames": 2}),   # frame pretraining (CLIP stand-in)
+_NANO_RECIPE = Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
+                      pretrain={"num_frames": 2})   # frame pretraining (CLIP stand-in); both modes' nano
+
+
+def _nano_config(**changes) -> ILAConfig:
+    """The nano size (vidlab's choice, §4.5), in either mode."""
+    return ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64, point_hidden=32,
+                     head_drop=0.0, **changes)
+
+
+@register_model(recipe=_NANO_RECIPE,
                 info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano (vidlab teaching size)",
                                views="1x1", notes="vidlab's choice (§4.5): CLIP-style ViT width 192, 4 layers, "
                                "3 heads, patch 8 (4x4 grid at 32²), trunk 64, point head 32, linear head; its recipe "
@@ -825,12 +834,10 @@ def ila_vit_l14(num_classes: int = 400, num_frames: int = 8, img_size: int = 224
                                mean=CLIP_MEAN, std=CLIP_STD),
                 converter=checkpoint_filter_fn)
 def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> ILA:
-    return _build(ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
-                            point_hidden=32, head_drop=0.0), num_classes, num_frames, img_size, overrides)
+    return _build(_nano_config(), num_classes, num_frames, img_size, overrides)
 
 
-@register_model(recipe=Recipe(lr=5e-4, adam_eps=1e-12, epochs=24, batch_size=16, num_frames=8, img_size=32, stream_clips=1600,
-                              pretrain={"num_frames": 2}),   # ila_nano's recipe, unchanged
+@register_model(recipe=_NANO_RECIPE,   # ila_nano's recipe, unchanged
                 info=ModelInfo(paper=_PAPER, url=_URL, variant="ILA nano, the paper's token mode (vidlab teaching size)",
                                views="1x1", notes="ila_nano with ila_mode='token' (paper Sec. 3, slides 'Block "
                                "design'): each frame's aligned map is averaged into one mutual-information token "
@@ -839,6 +846,4 @@ def ila_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **
                                "Trained with ila_nano's recipe; no official weights exist for this mode.",
                                mean=CLIP_MEAN, std=CLIP_STD))
 def ila_token_nano(num_classes: int = 400, num_frames: int = 8, img_size: int = 32, **overrides) -> ILA:
-    return _build(ILAConfig(patch_size=8, width=192, layers=4, heads=3, embed_dim=192, trunk_channels=64,
-                            point_hidden=32, head_drop=0.0, ila_mode="token"), num_classes, num_frames, img_size,
-                  overrides)
+    return _build(_nano_config(ila_mode="token"), num_classes, num_frames, img_size, overrides)
