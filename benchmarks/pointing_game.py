@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     if not (root / "classes.txt").exists():
         make_synthetic(root, seed=0)
     meta = synthetic_meta(root) or {}
-    names = args.models or vidlab.list_models("*_nano")
+    names = args.models or vidlab.list_models("*_nano", study=False)
     print(f"Pointing game, {machine()}, {datetime.date.today()}, data {root} (dataset seed {meta.get('seed')}), "
           f"readings chosen on {args.train_clips} train clips, scored on {args.clips} val clips")
     print("\n| model | input | val top-1 | map | chosen on train (pointing / energy) | pointing game | energy in mask "

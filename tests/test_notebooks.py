@@ -74,6 +74,11 @@ def check_results(stem: str, r: dict) -> None:
         for row in r["cost_table"]:
             if row.get("params (official code)") is not None:
                 assert row["params (vidlab)"] == row["params (official code)"], row
+        designs = {row["design"]: row for row in r["design_space"]}
+        assert {"parallel", "spatial"} <= set(designs)
+        spatial = designs["spatial"]                              # blind to frame order by construction
+        assert spatial["pairwise acc, ordered"] == spatial["pairwise acc, shuffled"]
+        assert spatial["params"] < designs["parallel"]["params"]
     elif stem == "04_video_mobileformer":
         assert r["block_equal"] is True and r["image_params_match"] is True
         assert r["former_macs_constant"] is True               # the Former's cost does not grow with frames

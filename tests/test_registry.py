@@ -131,7 +131,9 @@ def test_missing_and_corrupt_checkpoint(tmp_path):
 # parameters at 10 classes of the model each recipe trains (what the zoo's runs hold)
 NANO_PARAMS = {"video_focalnet_nano": 2_486_888, "video_mobileformer_nano": 2_498_622, "dualformer_nano": 2_297_162,
                "ila_nano": 3_168_410, "ila_token_nano": 2_834_202, "sifa_nano": 1_290_058, "vit_joint_nano": 482_602, "vit_divided_nano": 651_562,
-               "r2plus1d_nano": 784_590, "r2plus1d_small_nano": 172_568}
+               "r2plus1d_nano": 784_590, "r2plus1d_small_nano": 172_568,
+               # notebook 03's design space: video_focalnet_nano's size and recipe in the two other designs
+               "video_focalnet_sequential_nano": 2_486_888, "video_focalnet_spatial_nano": 1_449_593}
 
 
 def _shapes(model):

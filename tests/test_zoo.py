@@ -21,7 +21,8 @@ TINY = dict(epochs=2, batch_size=4, num_frames=4, img_size=32, stream_clips=16, 
 def test_every_nano_carries_its_own_measured_recipe():
     from vidlab.models import ARCHITECTURES
     names = [n for n in vidlab.list_models("*_nano") if vidlab.model_info(n)["arch"] in ARCHITECTURES]
-    assert len(names) == 10
+    assert len(names) == 12                     # ten, and notebook 03's two other Video-FocalNet designs
+    assert len(vidlab.list_models("*_nano", study=True)) == 2
     for name in names:
         rec = get_recipe(name)
         assert rec != Recipe(), f"{name} has only the generic recipe"
@@ -171,6 +172,33 @@ def test_a_pretraining_recipe_pretrains_once_and_counts_the_time(smoke_data, tmp
     assert (tmp_path / "run" / "pretrain.pt").is_file()
     again = train_run("sifa_nano", smoke_data, tmp_path / "run", rec=rec, progress=False)   # finished: resumed
     assert calls == [1] and again.metrics["pretrain"]["time_s"] == pre["time_s"]
+
+
+def test_runs_with_the_same_frame_model_share_one_pretraining(smoke_data, tmp_path, monkeypatch):
+    """notebook 03's design-space nanos pretrain the same 2D FocalNet as video_focalnet_nano (so does a depthwise
+    build): made once, reused by the runs beside it; a frame model that differs (ILA's two modes) or another seed is
+    made again."""
+    import vidlab.pretrain
+    from vidlab.pretrain import pretraining_key
+    calls = []
+    real = vidlab.pretrain.frame_pretrain
+    monkeypatch.setattr(vidlab.pretrain, "frame_pretrain", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    pre = {"steps": 2, "frames": 40, "batch_size": 4, "num_frames": 1, "model": {"design": "spatial"}}
+    rec = {n: get_recipe(n).replace(**{**TINY, "epochs": 1}, pretrain=pre)
+           for n in ("video_focalnet_nano", "video_focalnet_sequential_nano", "video_focalnet_spatial_nano")}
+    keys = {n: pretraining_key(n, r, smoke_data) for n, r in rec.items()}
+    depthwise = rec["video_focalnet_nano"].replace(model={"temporal_conv": "depthwise"})
+    assert pretraining_key("video_focalnet_nano", depthwise, smoke_data) in keys.values()
+    assert len(set(keys.values())) == 1                                  # one 2D FocalNet for all three
+    assert pretraining_key("video_focalnet_nano", rec["video_focalnet_nano"], smoke_data, seed=1) not in keys.values()
+    ila = get_recipe("ila_nano").replace(img_size=32)
+    assert pretraining_key("ila_nano", ila, smoke_data) != pretraining_key("ila_token_nano", ila, smoke_data)
+    runs = {n: train_run(n, smoke_data, tmp_path / n, rec=r, progress=False) for n, r in rec.items()}
+    assert calls == ["video_focalnet_nano"]
+    assert runs["video_focalnet_sequential_nano"].metrics["pretrain"]["shared_from"] == "video_focalnet_nano"
+    first = torch.load(tmp_path / "video_focalnet_nano" / "pretrain.pt", weights_only=True)["state"]
+    copy = torch.load(tmp_path / "video_focalnet_spatial_nano" / "pretrain.pt", weights_only=True)["state"]
+    assert first.keys() == copy.keys() and all(torch.equal(first[k], copy[k]) for k in first)
 
 
 def test_build_overrides_shape_the_frame_model_too(smoke_data, tmp_path):

@@ -23,10 +23,15 @@ when the papers inflate an image model.
     load_frame_weights(model, state)            # -> {"loaded": [...], "new": [...]}
 
 A recipe asks for it with `Recipe.pretrain` (`vidlab zoo` and `vidlab train` then pretrain first, and count the
-time); `PRETRAIN_DEFAULTS` lists the fields.
+time); `PRETRAIN_DEFAULTS` lists the fields. A run keeps its pretrained weights in `pretrain.pt`, named by
+`pretraining_key`: a run whose frame model, pretraining, data and seed are those of another run in the same folder
+of runs (the zoo's) takes that run's weights instead of making them again (notebook 03's four design-space models
+and `video_focalnet_nano` share one pretraining).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -40,7 +45,7 @@ from .errors import ConfigError, DatasetError
 from .models.registry import PRETRAIN_DEFAULTS, check_pretrain   # the recipe's pretrain fields
 
 __all__ = ["PRETRAIN_DEFAULTS", "check_pretrain", "render_frames", "frame_pretrain", "load_frame_weights",
-           "pretrain_model"]
+           "pretrain_model", "pretraining_key"]
 
 _SEED_SLOT = 999           # rng [seed, 999, i]: the stored splits use 0 and 1 there, the stream 2 + epoch
 
@@ -169,14 +174,37 @@ def load_frame_weights(model: nn.Module, state: dict) -> dict:
     return {"loaded": sorted(take), "new": sorted(set(own) - set(take))}
 
 
-def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path | None = None, key: str = "",
-                   seed: int = 0, device: str = "cpu", progress: bool = True, log=print, on_progress=None) -> dict:
+def pretraining_key(name: str, rec, data_root, seed: int = 0) -> str:
+    """What decides the weights `frame_pretrain(name, rec, data_root, seed=seed)` makes, as a short hash: the frame
+    model as built (its printed structure and its initial tensors under `seed`), its input normalisation, the
+    pretraining's fields, the recipe fields it uses (crop side, weight decay, AdamW's epsilon), the dataset's
+    meta.json and the seed. Two runs with the same key get the same weights."""
+    from .data.synthetic import synthetic_meta
+    from .models.registry import create_model, model_info
+    p = check_pretrain(dict(rec.pretrain))
+    torch.manual_seed(seed)                       # as frame_pretrain builds it
+    frame = create_model(name, num_classes=p["grid"] ** 2, num_frames=p["num_frames"], img_size=rec.img_size,
+                         **{**rec.model, **p["model"]})
+    h = hashlib.sha256()
+    info = model_info(name)
+    h.update(json.dumps({"structure": repr(frame), "mean": list(info["mean"]), "std": list(info["std"]), "pretrain": p,
+                         "img_size": rec.img_size, "weight_decay": rec.weight_decay, "adam_eps": rec.adam_eps,
+                         "data": synthetic_meta(Path(data_root)), "seed": seed}, sort_keys=True, default=str).encode())
+    for k, v in frame.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path | None = None, seed: int = 0,
+                   device: str = "cpu", progress: bool = True, log=print, on_progress=None) -> dict:
     """Apply `rec.pretrain` to `model` (what `vidlab zoo` and `vidlab train` do before the first epoch).
 
     On data that is not a vidlab synthetic set there is no generator to render frames with: one line says so and
-    the model keeps its initialisation. With `cache` (a file) the pretrained weights made for `key` are reused
-    from it, or saved there. Returns the report of `frame_pretrain` plus the numbers of tensors loaded / new, or
-    {"skipped": why}."""
+    the model keeps its initialisation. With `cache` (a file in a run folder) the weights are reused from it, or
+    from the `pretrain.pt` of another run beside it with the same `pretraining_key` (copied into `cache`), or made
+    and saved there. Returns the report of `frame_pretrain` plus the numbers of tensors loaded / new (and
+    `shared_from`, the run whose pretraining was reused), or {"skipped": why}."""
     from .data.synthetic import synthetic_meta
     from .train import atomic_save
     root = Path(data_root)
@@ -184,14 +212,22 @@ def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path |
         log(f"{name}: frame pretraining skipped: {root} is not a vidlab synthetic dataset (the recipe's "
             "pretraining renders frames with its generator)")
         return {"skipped": "not a vidlab synthetic dataset"}
-    made = cached_pretraining(cache, key) if cache is not None else None
+    key = pretraining_key(name, rec, root, seed)
+    made, shared = (cached_pretraining(cache, key), None) if cache is not None else (None, None)
+    if made is None and cache is not None:
+        for other in sorted(Path(cache).parent.parent.glob(f"*/{Path(cache).name}")):
+            if other.parent != Path(cache).parent and (made := cached_pretraining(other, key)) is not None:
+                shared = other.parent.name
+                made = {**made, "info": {**made["info"], "shared_from": shared}}
+                break
     if made is None:
         state, info = frame_pretrain(name, rec, root, seed=seed, device=device, progress=progress,
                                      on_progress=on_progress)
         made = {"fingerprint": key, "state": state, "info": info}
-        if cache is not None:
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            atomic_save(made, cache)
+    if cache is not None and (shared is not None or not Path(cache).is_file() or
+                              cached_pretraining(cache, key) is None):
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(made, cache)
     loaded = load_frame_weights(model, made["state"])
     return {**made["info"], "loaded": len(loaded["loaded"]), "new": len(loaded["new"])}
 

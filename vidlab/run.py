@@ -34,7 +34,7 @@ from torch import nn
 from .data.synthetic import synthetic_meta
 from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, model_info
-from .pretrain import cached_pretraining, pretrain_model
+from .pretrain import cached_pretraining, pretrain_model, pretraining_key
 from .train import Trainer, TrainConfig, frame_order_test
 
 __all__ = ["run_recipe", "RunResult", "recipe_datasets", "model_datasets", "eval_dataset", "recipe_reversal", "reversal_map", "reversed_pairs",
@@ -301,19 +301,23 @@ def time_to_target(history: list, target: float = TARGET_TOP1, start: float = 0.
     return None
 
 
-def _pretrain(model, name, rec, root, overrides, out, key, seed, device, progress, log, on_progress, resume):
+def _pretrain(model, name, rec, root, overrides, out, seed, device, progress, log, on_progress, resume):
     """Step 3: the recipe's frame pretraining (its report), or, when resuming, the report of the one that ran."""
     from .utils import resolve_device
     if not rec.pretrain:
         return None
-    if resume is not None:          # the weights come from the checkpoint, the report from the pretraining's cache
-        made = cached_pretraining(out / "pretrain.pt", key) if out is not None else None
-        return dict(made["info"]) if made else None
     # build overrides shape the frame model too, so that its weights fit the video model they initialise
     pre_rec = rec.replace(model={**rec.model, **overrides}) if overrides else rec
+    if resume is not None:          # the weights come from the checkpoint, the report from the pretraining's cache
+        made = (cached_pretraining(out / "pretrain.pt", pretraining_key(name, pre_rec, root, seed))
+                if out is not None else None)
+        return dict(made["info"]) if made else None
     report = pretrain_model(model, name, pre_rec, root, cache=out / "pretrain.pt" if out is not None else None,
-                            key=key, seed=seed, device=str(resolve_device(device)), progress=progress, log=log,
+                            seed=seed, device=str(resolve_device(device)), progress=progress, log=log,
                             on_progress=on_progress)
+    if report.get("shared_from"):
+        log(f"{name}: frame pretraining shared with {report['shared_from']} (the same frame model, pretraining, "
+            "data and seed)")
     if "skipped" not in report:
         log(f"{name}: frame pretraining ({report['steps']} steps on {report['frames']} rendered frames, "
             f"{report['time_s']:.0f} s): held-out loss {report['loss']:.4f} (mean map {report['baseline_loss']:.4f}); "
@@ -323,16 +327,16 @@ def _pretrain(model, name, rec, root, overrides, out, key, seed, device, progres
 
 def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None, overrides: dict | None = None,
                seed: int = 0, device: str = "auto", amp: str = "auto", num_workers: int | None = None,
-               progress: bool = True, resume=None, overwrite: bool = False, key: str = "", pretrained=None,
+               progress: bool = True, resume=None, overwrite: bool = False, pretrained=None,
                accum_steps: int = 1, views=None, cache: bool = False, frame_order: bool = True,
                on_progress: Callable | None = None, log: Callable = print, meta: dict | None = None) -> RunResult:
     """Train `name` with its registered recipe (or `rec`) on `data_root` into `out_dir` (None: no files), then
     score the best epoch's weights on the val split and run the frame-order test.
 
     `overrides`: build arguments of the model (e.g. design="spatial"). `resume`: a checkpoint of this run to go on
-    from (its frame pretraining is not repeated). `overwrite`: replace another run in `out_dir`. `key`: what names
-    this run in the frame pretraining's cache (the zoo's fingerprint). `pretrained`: weights to start from instead of
-    the recipe's frame pretraining. The remaining arguments belong to the run, not to the recipe (they change no
+    from (its frame pretraining is not repeated). `overwrite`: replace another run in `out_dir`. `pretrained`: weights
+    to start from instead of the recipe's frame pretraining (which a run shares with another run in the same parent
+    folder when `vidlab.pretrain.pretraining_key` says they are the same). The remaining arguments belong to the run, not to the recipe (they change no
     weight on one device): `amp`, `num_workers`, `accum_steps`, `views` (of validation), `cache`.
     """
     from .train import rank
@@ -348,7 +352,7 @@ def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None,
     seed_everything(seed)                                # the model's initial weights depend on the seed too
     model = build_model(name, model_args, pretrained)                                     # 2
     check_input(name, model, model_args)
-    pretrain = None if pretrained else _pretrain(model, name, rec, root, overrides, out, key, seed, device,  # 3
+    pretrain = None if pretrained else _pretrain(model, name, rec, root, overrides, out, seed, device,  # 3
                                                  progress, log, on_progress, resume)
     if num_workers is None:
         from .data.synthetic import SyntheticStream

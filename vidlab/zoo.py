@@ -208,7 +208,7 @@ def train_run(name: str, data_root, out_dir, *, rec: Recipe | None = None, overr
         (out / "zoo.json").unlink(missing_ok=True)
     result = run_recipe(name, root, out, rec=rec, overrides=overrides, seed=seed, device=device, amp=amp,
                         num_workers=num_workers, progress=progress, resume=out / "last.pt" if resuming else None,
-                        overwrite=not resuming, key=fp, on_progress=on_progress, log=log,
+                        overwrite=not resuming, on_progress=on_progress, log=log,
                         meta={"fingerprint": fp})
     metrics = {**result.metrics, "fingerprint": fp}
     if out is not None:

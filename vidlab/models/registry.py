@@ -75,6 +75,9 @@ class ModelInfo:
     std: tuple = (0.229, 0.224, 0.225)
     notes: str = ""                          # paper-vs-code remarks
     teaching: bool = False                   # True for the _nano sizes (vidlab's own)
+    study: str = ""                          # a _nano size registered for one notebook's experiment (e.g. notebook
+                                             # 03's design space): the zoo trains it like every nano; the course's
+                                             # leaderboard (08) and maps (09) list the others (list_models(study=False))
 
 
 @dataclass(frozen=True)
@@ -228,16 +231,20 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
-def list_models(pattern: str = "*", arch: str | None = None, teaching: bool | None = None) -> list[str]:
+def list_models(pattern: str = "*", arch: str | None = None, teaching: bool | None = None,
+                study: bool | None = None) -> list[str]:
     """Registered variant names matching `pattern`, optionally one `arch`, sorted. The pattern is a glob
-    (`video_focalnet_*`) when it holds `*`, `?` or `[`, else a substring (`focalnet`); case is ignored."""
+    (`video_focalnet_*`) when it holds `*`, `?` or `[`, else a substring (`focalnet`); case is ignored.
+    `study=False` leaves out the nano models registered for one notebook's experiment (`ModelInfo.study`), `True`
+    keeps only them."""
     from . import _import_architectures
     _import_architectures()
     pattern = str(pattern).lower()
     if not any(c in pattern for c in "*?["):
         pattern = f"*{pattern}*"
     names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatchcase(n.lower(), pattern)
-             and (arch is None or e.info.arch == arch) and (teaching is None or e.info.teaching == teaching)]
+             and (arch is None or e.info.arch == arch) and (teaching is None or e.info.teaching == teaching)
+             and (study is None or bool(e.info.study) == study)]
     return sorted(names)
 
 
