@@ -70,6 +70,8 @@ def test_profile_without_frames_and_size_counts_a_nano_at_its_recipes_input(caps
     (["train", "--model", "vit_joint_nano", "--data", "{tmp}", "--epochs", "1", "--out", "{tmp}/r",
       "--resume", "{tmp}/nope.pt"], "--resume"),
     (["train", "--model", "vit_joint_nano", "--epochs", "1", "--out", "{tmp}/r"], "--data"),
+    (["train", "--model", "vit_joint_nano", "--data", "{tmp}", "--out", "{tmp}/r", "--pretrain", "[1]"],
+     "--pretrain"),
     (["eval", "--checkpoint", "{tmp}/nope.pt", "--data", "{tmp}"], "--checkpoint"),
     (["eval", "--checkpoint", "{tmp}/plain.pt", "--data", "{tmp}"], "--checkpoint"),
     (["eval", "--checkpoint", "{tmp}/plain.pt", "--data", "{tmp}", "--views", "2by3"], "--views"),

@@ -525,7 +525,7 @@ def test_cli_train_mistakes_are_caught_before_any_work(smoke_data, tmp_path, cap
 def test_cli_train_refuses_an_existing_run_and_resume_of_a_finished_one_says_so(smoke_data, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["--model", "vit_joint_nano", "--data", str(smoke_data), "--out", str(out), "--frames", "2",
-              "--size", "32", "--batch-size", "16", "--stream-clips", "0", "--no-frame-order"]
+              "--size", "32", "--batch-size", "16", "--stream-clips", "0", "--no-frame-order", "--pretrain", "{}"]
     rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
     assert rc == 0, err
     rc, _, err = cli(["train", "--epochs", "1", *common], capsys)
@@ -546,10 +546,11 @@ def test_models_pattern_matches_substrings_and_globs(capsys):
 
 
 def cli_train_vit(data, out, capsys):
-    """`vidlab train` of a tiny vit_joint_nano run: one epoch of the stored clips, 2 frames of 32 px."""
+    """`vidlab train` of a tiny vit_joint_nano run: one epoch of the stored clips, 2 frames of 32 px, no frame
+    pretraining."""
     return cli(["train", "--model", "vit_joint_nano", "--data", str(data), "--out", str(out), "--frames", "2",
-                "--size", "32", "--batch-size", "16", "--epochs", "1", "--stream-clips", "0", "--no-frame-order"],
-               capsys)
+                "--size", "32", "--batch-size", "16", "--epochs", "1", "--stream-clips", "0", "--no-frame-order",
+                "--pretrain", "{}"], capsys)
 
 
 def test_cli_eval_scores_readable_clips_and_lists_the_rest(smoke_data, tmp_path, capsys):

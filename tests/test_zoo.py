@@ -277,7 +277,8 @@ def test_zoo_run_is_reused_resumed_and_retrained_when_stale(smoke_data, tmp_path
 
 def test_overrides_get_their_own_run_folder(smoke_data, tmp_path, monkeypatch):
     import vidlab.zoo as zoo
-    rec = get_recipe("video_focalnet_nano").replace(**{**TINY, "epochs": 1})
+    rec = get_recipe("video_focalnet_nano").replace(**{**TINY, "epochs": 1}, pretrain={
+        "steps": 2, "frames": 40, "batch_size": 4, "model": {"design": "spatial"}})
     monkeypatch.setattr(zoo, "get_recipe", lambda name: rec)
     run = load_or_train("video_focalnet_nano", smoke_data, ckpt_root=tmp_path, progress=False, design="spatial")
     assert run.model.cfg.design == "spatial"

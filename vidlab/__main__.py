@@ -57,6 +57,17 @@ def _non_negative_float(text: str) -> float:
     return v
 
 
+def _json_object(text: str) -> dict:
+    """An argparse type: a JSON object, e.g. the recipe's frame pretraining '{"steps": 500}'."""
+    try:
+        v = json.loads(text)
+    except ValueError:
+        v = None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"steps\": 500}}' or '{{}}', got {text!r}")
+    return v
+
+
 def _views(text: str) -> str:
     from .train import parse_views
     try:
@@ -189,7 +200,7 @@ def cmd_profile(args) -> int:
 _RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
                  "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
                  "label_smoothing": "label_smoothing", "clip_grad": "clip_grad", "frames": "num_frames",
-                 "size": "img_size", "stream_clips": "stream_clips", "adam_eps": "adam_eps"}
+                 "size": "img_size", "stream_clips": "stream_clips", "adam_eps": "adam_eps", "pretrain": "pretrain"}
 
 
 def _train_recipe(args):
@@ -490,6 +501,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--stream-clips", type=_non_negative_int,
                    help="on a vidlab synthetic set: fresh clips rendered per epoch, 0 = the stored train split "
                         "(recipe)")
+    p.add_argument("--pretrain", type=_json_object, metavar="JSON",
+                   help="the frame pretraining (recipe), e.g. '{\"steps\": 500}' (fields: "
+                        "vidlab.pretrain.PRETRAIN_DEFAULTS); '{}' trains without it")
     p.add_argument("--accum-steps", type=_positive_int, default=1, help="gradient accumulation steps")
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default="auto")
     p.add_argument("--frames", type=_positive_int, help="frames per clip (recipe)")

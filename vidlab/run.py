@@ -35,7 +35,7 @@ from .data.synthetic import synthetic_meta
 from .errors import ConfigError, DatasetError
 from .models.registry import Recipe, create_model, get_recipe, model_info
 from .pretrain import cached_pretraining, pretrain_model, pretraining_key
-from .train import Trainer, TrainConfig, frame_order_test
+from .train import Trainer, TrainConfig, frame_order_test, no_clip_readable, sample_paths
 
 __all__ = ["run_recipe", "RunResult", "recipe_datasets", "model_datasets", "eval_dataset", "recipe_reversal", "reversal_map", "reversed_pairs",
            "train_config", "loader_workers", "preload_views", "PreloadedViews", "time_to_target", "TARGET_TOP1"]
@@ -346,6 +346,9 @@ def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None,
     overrides = dict(overrides or {})
     out = Path(out_dir) if out_dir is not None else None
     train_ds, val_ds = model_datasets(name, rec, root, seed=seed, cache=cache)            # 1
+    val_views = preload_views(val_ds, rec)     # decoded now: a split with no readable clip stops the run here,
+    if isinstance(val_views, PreloadedViews) and len(val_views) and all(v is None for v in val_views.views):
+        raise no_clip_readable(len(val_ds), sample_paths(val_ds))      # before minutes of frame pretraining
     classes = list(val_ds.classes)
     model_args = {"num_classes": len(classes), "num_frames": rec.num_frames, "img_size": rec.img_size, **rec.model,
                   **overrides}
@@ -367,7 +370,7 @@ def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None,
     run_meta = {"model_args": model_args, "recipe": rec.to_dict(), **(meta or {}),
                 "data": {"root": str(root), "num_frames": rec.num_frames, "img_size": rec.img_size,
                          "sampling": "segment", "stream_clips": rec.stream_clips}}
-    trainer = Trainer(model, train_ds, preload_views(val_ds, rec), cfg, meta=run_meta, on_progress=on_progress)
+    trainer = Trainer(model, train_ds, val_views, cfg, meta=run_meta, on_progress=on_progress)
     if resume is not None:
         done = trainer.resume(resume)
         log(f"resumed from {resume} after epoch {done}")

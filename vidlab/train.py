@@ -562,6 +562,24 @@ class ModelCheckpoint:
 # The trainer
 # --------------------------------------------------------------------------------------------------------------
 
+
+def sample_paths(ds) -> list:
+    """The file of each item of `ds` (its `samples`' `path`), or "item i" where the dataset does not say."""
+    samples = getattr(ds, "samples", None)
+    if samples is None or len(samples) != len(ds):
+        return [f"item {i}" for i in range(len(ds))]
+    return [(getattr(s, "path", None) or (s.get("path") if isinstance(s, dict) else None)) or f"item {i}"
+            for i, s in enumerate(samples)]
+
+
+def no_clip_readable(n: int, paths: list) -> DatasetError:
+    """The error of a split to evaluate none of whose `n` clips could be read (`paths`: the first few are named)."""
+    shown = ", ".join(str(p) for p in paths[:3])
+    return DatasetError(f"none of the {n} clips to evaluate could be read (e.g. {shown}" + (" ..." if n > 3 else "")
+                        + "), so there is no score; fix or replace them (`vidlab data info` reads one and says why "
+                        "it fails)")
+
+
 class Trainer:
     """Train `model` on `train_ds`, validating on `val_ds` after each epoch (see the module docstring).
 
@@ -868,10 +886,7 @@ class Trainer:
         model.train(was_training)
         report = self._summarise(ds, idx_all, label_all, top5_all, nll_all, num_logits, f"{num_clips}x{num_crops}")
         if report["num_clips"] == 0 and len(ds):
-            shown = ", ".join(str(e["path"]) for e in report["left_out"][:3])
-            raise DatasetError(f"none of the {len(ds)} clips to evaluate could be read (e.g. {shown}"
-                               + (" ..." if len(ds) > 3 else "") + "), so there is no score; fix or replace "
-                               "them (`vidlab data info` reads one and says why it fails)")
+            raise no_clip_readable(len(ds), [e["path"] for e in report["left_out"]])
         if report["num_left_out"]:
             shown = ", ".join(str(e["path"]) for e in report["left_out"][:3])
             warnings.warn(f"evaluation scored {report['num_clips']} of {len(ds)} clips; {report['num_left_out']} "
@@ -898,10 +913,8 @@ class Trainer:
         preds = top5[:, 0] if len(labels) else labels
         n = len(labels)
         scored = set(index.tolist())
-        samples = getattr(ds, "samples", None)
-        path_of = (lambda i: (getattr(samples[i], "path", None) or (samples[i].get("path") if isinstance(
-            samples[i], dict) else None))) if samples is not None and len(samples) == len(ds) else (lambda i: None)
-        left_out = [{"index": i, "path": path_of(i) or f"item {i}"} for i in range(len(ds)) if i not in scored]
+        paths = sample_paths(ds)
+        left_out = [{"index": i, "path": paths[i]} for i in range(len(ds)) if i not in scored]
         confusion = np.zeros((k, k), dtype=np.int64)
         np.add.at(confusion, (labels.numpy(), preds.numpy()), 1)
         totals = confusion.sum(1)
