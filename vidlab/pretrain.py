@@ -25,8 +25,8 @@ when the papers inflate an image model.
 A recipe asks for it with `Recipe.pretrain` (`vidlab zoo` and `vidlab train` then pretrain first, and count the
 time); `PRETRAIN_DEFAULTS` lists the fields. A run keeps its pretrained weights in `pretrain.pt`, named by
 `pretraining_key`: a run whose frame model, pretraining, data and seed are those of another run in the same folder
-of runs (the zoo's) takes that run's weights instead of making them again (notebook 03's four design-space models
-and `video_focalnet_nano` share one pretraining).
+of runs (the zoo's) takes that run's weights instead of making them again (`video_focalnet_nano` and notebook 03's
+two other designs share one pretraining).
 """
 from __future__ import annotations
 
@@ -213,19 +213,18 @@ def pretrain_model(model: nn.Module, name: str, rec, data_root, *, cache: Path |
             "pretraining renders frames with its generator)")
         return {"skipped": "not a vidlab synthetic dataset"}
     key = pretraining_key(name, rec, root, seed)
-    made, shared = (cached_pretraining(cache, key), None) if cache is not None else (None, None)
-    if made is None and cache is not None:
+    made = cached_pretraining(cache, key) if cache is not None else None
+    kept = made is not None                     # this run's own file holds it
+    if made is None and cache is not None:      # a run beside this one made it
         for other in sorted(Path(cache).parent.parent.glob(f"*/{Path(cache).name}")):
             if other.parent != Path(cache).parent and (made := cached_pretraining(other, key)) is not None:
-                shared = other.parent.name
-                made = {**made, "info": {**made["info"], "shared_from": shared}}
+                made = {**made, "info": {**made["info"], "shared_from": other.parent.name}}
                 break
     if made is None:
         state, info = frame_pretrain(name, rec, root, seed=seed, device=device, progress=progress,
                                      on_progress=on_progress)
         made = {"fingerprint": key, "state": state, "info": info}
-    if cache is not None and (shared is not None or not Path(cache).is_file() or
-                              cached_pretraining(cache, key) is None):
+    if cache is not None and not kept:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         atomic_save(made, cache)
     loaded = load_frame_weights(model, made["state"])
