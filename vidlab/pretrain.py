@@ -182,9 +182,10 @@ def pretraining_key(name: str, rec, data_root, seed: int = 0) -> str:
     from .data.synthetic import synthetic_meta
     from .models.registry import create_model, model_info
     p = check_pretrain(dict(rec.pretrain))
-    torch.manual_seed(seed)                       # as frame_pretrain builds it
-    frame = create_model(name, num_classes=p["grid"] ** 2, num_frames=p["num_frames"], img_size=rec.img_size,
-                         **{**rec.model, **p["model"]})
+    with torch.random.fork_rng(devices=[]):      # the caller's random state stays as it was
+        torch.manual_seed(seed)                   # as frame_pretrain builds it
+        frame = create_model(name, num_classes=p["grid"] ** 2, num_frames=p["num_frames"], img_size=rec.img_size,
+                             **{**rec.model, **p["model"]})
     h = hashlib.sha256()
     info = model_info(name)
     h.update(json.dumps({"structure": repr(frame), "mean": list(info["mean"]), "std": list(info["std"]), "pretrain": p,

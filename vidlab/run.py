@@ -336,8 +336,9 @@ def run_recipe(name: str, data_root, out_dir=None, *, rec: Recipe | None = None,
     `overrides`: build arguments of the model (e.g. design="spatial"). `resume`: a checkpoint of this run to go on
     from (its frame pretraining is not repeated). `overwrite`: replace another run in `out_dir`. `pretrained`: weights
     to start from instead of the recipe's frame pretraining (which a run shares with another run in the same parent
-    folder when `vidlab.pretrain.pretraining_key` says they are the same). The remaining arguments belong to the run, not to the recipe (they change no
-    weight on one device): `amp`, `num_workers`, `accum_steps`, `views` (of validation), `cache`.
+    folder when `vidlab.pretrain.pretraining_key` says they are the same). The remaining arguments belong to the
+    run, not to the recipe (they change no weight on one device): `amp`, `num_workers`, `accum_steps`, `views` (of
+    validation), `cache`.
     """
     from .train import rank
     from .utils import seed_everything
